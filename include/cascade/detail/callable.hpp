@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: MIT
+#ifndef CASCADE_DETAIL_CALLABLE_HPP
+#define CASCADE_DETAIL_CALLABLE_HPP
+
+#include <type_traits>
+
+#include "../verdict.hpp"
+#include "config.hpp"
+
+#if CASCADE_HAS_CONCEPTS
+#include <concepts>
+#endif
+
+// Which shapes of user callable are accepted where. Each trait answers one question so that a
+// refusal can name exactly what was wrong.
+namespace cascade::detail {
+
+template <class T>
+inline constexpr bool always_false_v = false;
+
+// A model is called as a non-const lvalue: real clients keep state.
+template <class Model, class Request>
+inline constexpr bool model_callable_v = std::is_invocable_v<Model&, const Request&>;
+
+template <class Model, class Request>
+using model_response_t = std::decay_t<std::invoke_result_t<Model&, const Request&>>;
+
+// A verdict is a confidence (any arithmetic type but bool), a pass/fail bool, or a Verdict.
+template <class R>
+inline constexpr bool is_verdict_type_v =
+    std::is_arithmetic_v<std::decay_t<R>> || std::is_same_v<std::decay_t<R>, Verdict>;
+
+template <class V, class Request, class Response, class = void>
+struct verifier_shape {
+    static constexpr bool two_args = false;
+    static constexpr bool one_arg = false;
+};
+template <class V, class Request, class Response>
+struct verifier_shape<V, Request, Response,
+                      std::enable_if_t<std::is_invocable_v<V&, const Request&, const Response&>>> {
+    static constexpr bool two_args =
+        is_verdict_type_v<std::invoke_result_t<V&, const Request&, const Response&>>;
+    static constexpr bool one_arg = false;
+};
+template <class V, class Request, class Response>
+struct verifier_shape<V, Request, Response,
+                      std::enable_if_t<!std::is_invocable_v<V&, const Request&, const Response&> &&
+                                       std::is_invocable_v<V&, const Response&>>> {
+    static constexpr bool two_args = false;
+    static constexpr bool one_arg = is_verdict_type_v<std::invoke_result_t<V&, const Response&>>;
+};
+
+template <class V, class Request, class Response>
+inline constexpr bool verifier_callable_v =
+    verifier_shape<V, Request, Response>::two_args || verifier_shape<V, Request, Response>::one_arg;
+
+template <class Fn, class Request, class Response>
+inline constexpr bool cost_two_args_v =
+    std::is_invocable_r_v<double, Fn&, const Request&, const Response&>;
+template <class Fn, class Request, class Response>
+inline constexpr bool cost_callable_v = cost_two_args_v<Fn, Request, Response> ||
+                                        std::is_invocable_r_v<double, Fn&, const Response&>;
+
+template <class Scorer, class Request>
+inline constexpr bool scorer_callable_v = std::is_invocable_r_v<double, Scorer&, const Request&>;
+
+}  // namespace cascade::detail
+
+#if CASCADE_HAS_CONCEPTS
+namespace cascade {
+
+/// A model for `Request`: called as `Response(const Request&)` on a non-const object.
+template <class Model, class Request>
+concept model_for = std::invocable<Model&, const Request&> &&
+                    !std::is_void_v<std::invoke_result_t<Model&, const Request&>>;
+
+/// A verifier of `Response` to `Request`: returns a confidence in [0, 1], a bool, or a Verdict,
+/// from `(const Request&, const Response&)` or `(const Response&)`.
+template <class Verifier, class Request, class Response>
+concept verifier_for = detail::verifier_callable_v<Verifier, Request, Response>;
+
+/// A difficulty scorer for a Router: `double(const Request&)`, difficulty in [0, 1].
+template <class Scorer, class Request>
+concept scorer_for = std::invocable<Scorer&, const Request&> &&
+                     std::convertible_to<std::invoke_result_t<Scorer&, const Request&>, double>;
+
+}  // namespace cascade
+#endif
+
+#endif  // CASCADE_DETAIL_CALLABLE_HPP

@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: MIT
+#ifndef CASCADE_DETAIL_COUNTERS_HPP
+#define CASCADE_DETAIL_COUNTERS_HPP
+
+#include <array>
+#include <atomic>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+
+namespace cascade::detail {
+
+// Money is counted in whole nano-dollars so that totals are exact and do not depend on the order
+// in which threads add them (floating-point sums would).
+inline std::uint64_t to_nano_dollars(double dollars) noexcept {
+    return dollars > 0.0 ? static_cast<std::uint64_t>(std::llround(dollars * 1e9)) : 0U;
+}
+inline double from_nano_dollars(std::uint64_t nano) noexcept { return static_cast<double>(nano) * 1e-9; }
+
+// A stripe per group of threads: each thread adds to its own cache line, so threads that run the
+// same cascade do not fight over one counter. A snapshot sums the stripes.
+inline constexpr std::size_t counter_stripes = 16;
+
+inline std::size_t this_thread_stripe() noexcept {
+    static std::atomic<std::size_t> next{0};
+    thread_local const std::size_t stripe = next.fetch_add(1, std::memory_order_relaxed) % counter_stripes;
+    return stripe;
+}
+
+template <std::size_t Fields>
+class StripedCounters {
+public:
+    void add(std::size_t field, std::uint64_t delta) noexcept {
+        stripes_[this_thread_stripe()].values[field].fetch_add(delta, std::memory_order_relaxed);
+    }
+
+    // Exact once the threads that add have finished; while they run, a consistent total of each
+    // field but not across fields.
+    [[nodiscard]] std::uint64_t total(std::size_t field) const noexcept {
+        std::uint64_t sum = 0;
+        for (const Stripe& s : stripes_) sum += s.values[field].load(std::memory_order_relaxed);
+        return sum;
+    }
+
+    void reset() noexcept {
+        for (Stripe& s : stripes_)
+            for (auto& v : s.values) v.store(0, std::memory_order_relaxed);
+    }
+
+private:
+    struct alignas(64) Stripe {
+        std::array<std::atomic<std::uint64_t>, Fields> values{};
+    };
+    std::array<Stripe, counter_stripes> stripes_{};
+};
+
+}  // namespace cascade::detail
+
+#endif  // CASCADE_DETAIL_COUNTERS_HPP

@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: MIT
+#ifndef CASCADE_STATS_HPP
+#define CASCADE_STATS_HPP
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace cascade {
+
+/// One tier's counters in a Cascade's stats snapshot.
+struct TierStats {
+    std::string name;
+    std::uint64_t calls = 0;            ///< times the model was called
+    std::uint64_t accepted = 0;         ///< answers that passed (and ended the query)
+    std::uint64_t rejected = 0;         ///< answers below the threshold (the query escalated)
+    std::uint64_t model_errors = 0;     ///< model threw
+    std::uint64_t verifier_errors = 0;  ///< verifier threw or gave NaN / out-of-range
+    std::uint64_t cost_errors = 0;      ///< cost function threw or gave NaN / negative
+    double cost = 0.0;                  ///< dollars, including what verifiers spent
+    std::chrono::nanoseconds latency{0};  ///< summed over calls
+};
+
+/// A snapshot of a Cascade's counters. Exact once the threads running the cascade have finished;
+/// while they run, each counter is a true total of its own but the counters may be a few queries
+/// apart.
+struct Stats {
+    std::uint64_t queries = 0;      ///< runs completed
+    std::uint64_t accepted = 0;     ///< queries some tier's answer passed
+    std::uint64_t fallbacks = 0;    ///< queries no tier passed, answered by the NoPassPolicy
+    std::uint64_t unanswered = 0;   ///< queries with no answer
+    std::uint64_t escalations = 0;  ///< calls to a tier past the first, over all queries
+    std::uint64_t errors = 0;       ///< model and verifier errors, over all tiers
+    double cost = 0.0;              ///< dollars spent, over all tiers
+    /// What the same queries would have cost on the last tier alone: its fixed price, or else the
+    /// mean cost of its answered calls so far, times `queries`. Empty when it cannot be known yet
+    /// (the last tier's cost is computed per answer and it has not answered).
+    std::optional<double> baseline_cost;
+    std::chrono::nanoseconds latency{0};  ///< summed over queries
+    std::vector<TierStats> tiers;
+
+    /// The fraction of the baseline cost saved, in [0, 1] when cheaper; empty without a baseline.
+    [[nodiscard]] std::optional<double> saving() const {
+        if (!baseline_cost || *baseline_cost <= 0.0) return std::nullopt;
+        return 1.0 - cost / *baseline_cost;
+    }
+    [[nodiscard]] double mean_cost() const { return queries ? cost / static_cast<double>(queries) : 0.0; }
+    [[nodiscard]] std::chrono::nanoseconds mean_latency() const {
+        return queries ? latency / static_cast<std::int64_t>(queries) : std::chrono::nanoseconds{0};
+    }
+};
+
+/// One route's counters in a Router's stats snapshot.
+struct RouteStats {
+    std::string name;
+    std::uint64_t queries = 0;
+    std::uint64_t unanswered = 0;
+    double cost = 0.0;
+    std::chrono::nanoseconds latency{0};
+};
+
+/// A snapshot of a Router's counters (same consistency as Stats).
+struct RouterStats {
+    std::uint64_t queries = 0;
+    std::uint64_t scorer_errors = 0;  ///< scorer threw or gave NaN / out of [0, 1]: sent to the last route
+    std::uint64_t unanswered = 0;
+    double cost = 0.0;
+    /// What the same queries would have cost all on the last route: the mean cost of the queries
+    /// it served so far (or its fixed price) times `queries`. Empty until that is known.
+    std::optional<double> baseline_cost;
+    std::chrono::nanoseconds latency{0};
+    std::vector<RouteStats> routes;
+
+    [[nodiscard]] std::optional<double> saving() const {
+        if (!baseline_cost || *baseline_cost <= 0.0) return std::nullopt;
+        return 1.0 - cost / *baseline_cost;
+    }
+    [[nodiscard]] double mean_cost() const { return queries ? cost / static_cast<double>(queries) : 0.0; }
+};
+
+}  // namespace cascade
+
+#endif  // CASCADE_STATS_HPP
