@@ -2,20 +2,25 @@
 #ifndef CASCADE_ESCALATION_HPP
 #define CASCADE_ESCALATION_HPP
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <tuple>
 #include <type_traits>
 #include <utility>
 
+#include "call_context.hpp"
 #include "detail/callable.hpp"
 #include "detail/config.hpp"
 #include "detail/counters.hpp"
+#include "event.hpp"
 #include "result.hpp"
 #include "stats.hpp"
 #include "tier.hpp"
@@ -29,10 +34,28 @@ enum class NoPassPolicy {
     no_answer,       ///< no answer: Result::value() throws CascadeError with each tier's reason
 };
 
+/// Per-query limits; set them for every query in CascadeOptions, or for one in run(request, limits).
+struct Limits {
+    /// The query's deadline, from the start of run(): once it has passed no further tier is
+    /// started, and the query settles with the answers it has (see NoPassPolicy). Models that
+    /// take a CallContext see it. Must be > 0.
+    std::optional<std::chrono::nanoseconds> timeout;
+    /// The most one query may spend: a tier whose cost estimate (Tier::cost_estimate(), else its
+    /// mean cost so far) would take the query past it is not called. Must be >= 0.
+    std::optional<double> max_cost;
+};
+
 struct CascadeOptions {
     NoPassPolicy when_none_pass = NoPassPolicy::accept_last;
     /// Keep the counters behind stats(); off saves a few atomic additions per tier called.
     bool collect_stats = true;
+    /// Limits for every query; run(request, limits) overrides them for one query.
+    Limits limits{};
+    /// Called for every event (see EventKind). A hook that throws is counted in
+    /// Stats::hook_errors; the query goes on.
+    EventHook on_event{};
+    /// The clock behind latencies, time limits and deadlines.
+    NowFn now = &detail::steady_now;
 };
 
 namespace detail {
@@ -58,13 +81,13 @@ constexpr bool cascade_accepts() {
     constexpr bool callable = (model_callable_v<typename Tiers::model_type, Request> && ...);
     static_assert(callable,
                   "cascade::Cascade::run: a tier's model cannot be called with this Request; a model must be "
-                  "callable as Response(const Request&) or Response(Request) (any callable: lambda, function, "
-                  "functor; mutable and move-only ones too)");
+                  "callable as Response(const Request&) or Response(const Request&, const cascade::CallContext&) "
+                  "(any callable: lambda, function, functor; mutable and move-only ones too)");
     if constexpr (!callable) {
         return false;
     } else {
         constexpr bool answers =
-            (!std::is_void_v<std::invoke_result_t<typename Tiers::model_type&, const Request&>> && ...);
+            (!std::is_void_v<model_result_t<typename Tiers::model_type, Request>> && ...);
         static_assert(answers, "cascade::Cascade::run: a tier's model returns void; a model must return its "
                                "answer, as Response(const Request&)");
         if constexpr (!answers) {
@@ -119,23 +142,35 @@ public:
 
     explicit Cascade(Tiers... tiers) : Cascade(CascadeOptions{}, std::move(tiers)...) {}
 
+    /// Throws std::invalid_argument for limits that cannot be met (a timeout <= 0, a negative or
+    /// NaN cost cap) or a null clock.
     Cascade(CascadeOptions options, Tiers... tiers)
         : tiers_(std::move(tiers)...),
           names_(std::make_unique<std::string[]>(tier_count)),
           counters_(std::make_unique<Counters>()),
-          options_(options) {
+          options_(std::move(options)) {
+        check_limits(options_.limits);
+        if (options_.now == nullptr) throw std::invalid_argument("cascade::CascadeOptions: the clock (now) must not be null");
         // The names live on the heap so that traces stay valid when the cascade is moved.
         std::size_t i = 0;
         std::apply([&](auto&... t) { ((names_[i++] = t.name()), ...); }, tiers_);
     }
 
-    /// Runs `request` through the tiers. Never throws for what a model or verifier does: that is
-    /// recorded in the result's trace. Throws only std::bad_alloc and the like.
+    /// Runs `request` through the tiers. Never throws for what a model, verifier or hook does:
+    /// that is recorded in the result's trace (or the stats). Throws only std::bad_alloc and the like.
     template <class Request>
     auto run(const Request& request) {
+        return run(request, options_.limits);
+    }
+
+    /// Runs `request` with limits of its own instead of the cascade's. Throws
+    /// std::invalid_argument for limits that cannot be met.
+    template <class Request>
+    auto run(const Request& request, const Limits& limits) {
         if constexpr (detail::cascade_accepts<Request, Tiers...>()) {
             using Response = detail::model_response_t<typename detail::first_of<Tiers...>::type::model_type, Request>;
-            return run_all<Response>(request, std::index_sequence_for<Tiers...>{});
+            if (&limits != &options_.limits) check_limits(limits);
+            return run_all<Response>(request, limits, std::index_sequence_for<Tiers...>{});
         }
     }
 
@@ -151,20 +186,24 @@ public:
             t.rejected = count(i, f_rejected);
             t.model_errors = count(i, f_model_errors);
             t.verifier_errors = count(i, f_verifier_errors);
+            t.timeouts = count(i, f_timeouts);
             t.cost_errors = count(i, f_cost_errors);
-            t.calls = t.accepted + t.rejected + t.model_errors + t.verifier_errors;
+            t.skipped_deadline = count(i, f_skipped_deadline);
+            t.skipped_budget = count(i, f_skipped_budget);
+            t.calls = t.accepted + t.rejected + t.model_errors + t.verifier_errors + t.timeouts;
             const std::uint64_t tier_nano = count(i, f_cost_nano);
             nano += tier_nano;
             t.cost = detail::from_nano_dollars(tier_nano);
             t.latency = std::chrono::nanoseconds(count(i, f_latency_ns));
             s.accepted += t.accepted;
-            s.errors += t.model_errors + t.verifier_errors;
+            s.errors += t.model_errors + t.verifier_errors + t.timeouts;
             if (i > 0) s.escalations += t.calls;
             s.latency += t.latency;
             s.tiers.push_back(std::move(t));
         }
         s.fallbacks = counters_->total(f_fallbacks);
         s.unanswered = counters_->total(f_unanswered);
+        s.hook_errors = counters_->total(f_hook_errors);
         s.queries = s.accepted + s.fallbacks + s.unanswered;
         s.cost = detail::from_nano_dollars(nano);
         const TierStats& last = s.tiers.back();
@@ -196,15 +235,30 @@ private:
         f_rejected,
         f_model_errors,
         f_verifier_errors,
+        f_timeouts,
         f_cost_errors,
+        f_skipped_deadline,
+        f_skipped_budget,
         f_cost_nano,
         f_latency_ns,
         tier_fields
     };
     static constexpr std::size_t f_fallbacks = tier_count * tier_fields;
     static constexpr std::size_t f_unanswered = f_fallbacks + 1;
-    using Counters = detail::StripedCounters<f_unanswered + 1>;
-    using Clock = std::chrono::steady_clock;
+    static constexpr std::size_t f_hook_errors = f_fallbacks + 2;
+    using Counters = detail::StripedCounters<f_hook_errors + 1>;
+    using TimePoint = std::chrono::steady_clock::time_point;
+
+    static void check_limits(const Limits& limits) {
+        if (limits.timeout && *limits.timeout <= std::chrono::nanoseconds::zero()) {
+            throw std::invalid_argument("cascade::Limits: the timeout must be > 0, got " +
+                                        std::to_string(limits.timeout->count()) + " ns");
+        }
+        if (limits.max_cost && (!(*limits.max_cost >= 0.0) || std::isinf(*limits.max_cost))) {
+            throw std::invalid_argument("cascade::Limits: the cost cap must be a finite number >= 0, got " +
+                                        std::to_string(*limits.max_cost));
+        }
+    }
 
     [[nodiscard]] std::uint64_t count(std::size_t tier, std::size_t field) const noexcept {
         return counters_->total(tier * tier_fields + field);
@@ -218,42 +272,128 @@ private:
         double rank = 0.0;
     };
 
+    // What one run keeps between its tiers.
+    struct Progress {
+        TimePoint start;
+        TimePoint last;        // when the previous tier finished
+        TimePoint deadline;    // TimePoint::max() without one
+        std::optional<double> max_cost;
+        bool done = false;     // a tier's answer was accepted
+        std::optional<std::size_t> last_called;
+    };
+
     template <class Response, class Request, std::size_t... Is>
-    Result<Response> run_all(const Request& request, std::index_sequence<Is...>) {
+    Result<Response> run_all(const Request& request, const Limits& limits, std::index_sequence<Is...>) {
         using Access = detail::ResultAccess<Response>;
         Result<Response> result;
         Held<Response> held;
-        bool done = false;
-        const auto start = Clock::now();
-        auto last = start;
-        (run_tier<Is, Response>(request, result, held, done, last), ...);
-        Access::set_latency(result, last - start);
-        if (!done) settle_without_pass(result, held);
+        Progress progress;
+        progress.start = options_.now();
+        progress.last = progress.start;
+        progress.deadline = limits.timeout ? saturating_add(progress.start, *limits.timeout) : TimePoint::max();
+        progress.max_cost = limits.max_cost;
+        (run_tier<Is, Response>(request, result, held, progress), ...);
+        Access::set_latency(result, progress.last - progress.start);
+        if (!progress.done) settle_without_pass(result, held);
+        if (options_.on_event) {
+            Event e = detail::tier_event(EventKind::query_finished, result.tier(), result.tier_index().value_or(0));
+            e.resolution = result.resolution();
+            e.cost = result.cost();
+            e.latency = result.latency();
+            emit(e);
+        }
         return result;
     }
 
     template <std::size_t I, class Response, class Request>
-    void run_tier(const Request& request, Result<Response>& result, Held<Response>& held, bool& done,
-                  Clock::time_point& last) {
+    void run_tier(const Request& request, Result<Response>& result, Held<Response>& held, Progress& progress) {
         using Access = detail::ResultAccess<Response>;
         Attempt& a = Access::trace(result).emplace_back();
         a.tier = names_[I];
         auto& t = std::get<I>(tiers_);
         a.threshold = t.threshold();
-        if (done) return;
+        if (progress.done) return;
+        if (!may_call<I>(t, result.cost(), progress, a)) return;
 
-        auto [answer, cost_failed] = detail::attempt<Response>(t, request, a);
-        const auto now = Clock::now();
-        a.latency = now - last;
-        last = now;
+        if (options_.on_event) {
+            if (progress.last_called) emit(detail::tier_event(EventKind::escalated, names_[*progress.last_called], *progress.last_called));
+            emit(detail::tier_event(EventKind::tier_started, a.tier, I));
+        }
+        CallContext context{a.tier, I, progress.deadline, options_.now};
+        if (const auto limit = t.time_limit()) {
+            context.deadline = std::min(context.deadline, saturating_add(progress.last, *limit));
+        }
+
+        auto [answer, cost_failed] = detail::attempt<Response>(t, request, context, a);
+        const auto now = options_.now();
+        a.latency = now - progress.last;
+        progress.last = now;
+        progress.last_called = I;
+        if (const auto limit = t.time_limit(); limit && a.latency > *limit && a.status != AttemptStatus::model_error) {
+            time_out(a, *limit);
+            answer.reset();
+        }
         Access::add_cost(result, a.cost);
         if (options_.collect_stats) record(I, a, cost_failed);
+        if (options_.on_event) emit(detail::tier_event(EventKind::tier_finished, a.tier, I, &a));
 
         if (a.status == AttemptStatus::accepted) {
             Access::settle(result, std::move(answer), I, Resolution::accepted);
-            done = true;
+            progress.done = true;
         } else if (answer) {
             hold(held, std::move(answer), I, a);
+        }
+    }
+
+    // Whether the I-th tier may be called within the query's deadline and cost cap; when not,
+    // records why.
+    template <std::size_t I, class TierT>
+    bool may_call(const TierT& t, double spent, const Progress& progress, Attempt& a) {
+        if (progress.deadline != TimePoint::max() && options_.now() >= progress.deadline) {
+            a.status = AttemptStatus::deadline_passed;
+        } else if (progress.max_cost) {
+            const double estimate = t.cost_estimate().value_or(mean_cost(I));
+            if (spent + estimate > *progress.max_cost) {
+                a.status = AttemptStatus::over_budget;
+                a.error = "estimated $" + std::to_string(estimate) + " on top of $" + std::to_string(spent) +
+                          " spent exceeds the cap of $" + std::to_string(*progress.max_cost);
+            }
+        }
+        if (a.status == AttemptStatus::skipped) return true;
+        if (options_.collect_stats) {
+            counters_->add(I * tier_fields +
+                               (a.status == AttemptStatus::deadline_passed ? f_skipped_deadline : f_skipped_budget),
+                           1);
+        }
+        if (options_.on_event) emit(detail::tier_event(EventKind::tier_skipped, a.tier, I, &a));
+        return false;
+    }
+
+    // The mean cost of a tier's answered calls so far: the estimate for a tier that has none.
+    [[nodiscard]] double mean_cost(std::size_t tier) const noexcept {
+        const std::uint64_t answered = count(tier, f_accepted) + count(tier, f_rejected) +
+                                       count(tier, f_verifier_errors) + count(tier, f_timeouts);
+        return answered ? detail::from_nano_dollars(count(tier, f_cost_nano)) / static_cast<double>(answered) : 0.0;
+    }
+
+    // A time plus a duration, held at TimePoint::max() instead of overflowing for huge limits.
+    static TimePoint saturating_add(TimePoint t, std::chrono::nanoseconds d) noexcept {
+        const auto room = std::chrono::duration_cast<std::chrono::nanoseconds>(TimePoint::max() - t);
+        return d >= room ? TimePoint::max() : t + std::chrono::duration_cast<TimePoint::duration>(d);
+    }
+
+    static void time_out(Attempt& a, std::chrono::nanoseconds limit) {
+        a.status = AttemptStatus::timed_out;
+        using ms = std::chrono::duration<double, std::milli>;
+        a.error = "took " + std::to_string(ms(a.latency).count()) + " ms, over the time limit of " +
+                  std::to_string(ms(limit).count()) + " ms";
+    }
+
+    void emit(const Event& e) noexcept {
+        try {
+            options_.on_event(e);
+        } catch (...) {
+            counters_->add(f_hook_errors, 1);
         }
     }
 
@@ -291,7 +431,10 @@ private:
             case AttemptStatus::rejected: status_field = f_rejected; break;
             case AttemptStatus::model_error: status_field = f_model_errors; break;
             case AttemptStatus::verifier_error: status_field = f_verifier_errors; break;
-            case AttemptStatus::skipped: return;
+            case AttemptStatus::timed_out: status_field = f_timeouts; break;
+            case AttemptStatus::skipped:
+            case AttemptStatus::deadline_passed:
+            case AttemptStatus::over_budget: return;
         }
         counters_->add(base + status_field, 1);
         if (cost_failed) counters_->add(base + f_cost_errors, 1);

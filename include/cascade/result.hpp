@@ -25,6 +25,9 @@ enum class AttemptStatus {
     rejected,        ///< answered, but the verifier's confidence was below the threshold
     model_error,     ///< the model threw; the query escalated
     verifier_error,  ///< the verifier threw or returned NaN or a value outside [0, 1]
+    timed_out,       ///< answered after the tier's time limit: the answer was dropped, the query escalated
+    deadline_passed, ///< not called: the query's deadline had passed
+    over_budget,     ///< not called: its cost estimate would take the query past its cost cap
 };
 
 /// How a query's answer was settled.
@@ -41,6 +44,9 @@ constexpr std::string_view to_string(AttemptStatus s) noexcept {
         case AttemptStatus::rejected: return "rejected";
         case AttemptStatus::model_error: return "model error";
         case AttemptStatus::verifier_error: return "verifier error";
+        case AttemptStatus::timed_out: return "timed out";
+        case AttemptStatus::deadline_passed: return "not called: deadline passed";
+        case AttemptStatus::over_budget: return "not called: over budget";
     }
     return "unknown";
 }
@@ -69,7 +75,10 @@ struct Attempt {
     std::string note;                      ///< a verifier's note, or a cost function's failure
     std::exception_ptr exception;          ///< what the model or the verifier threw, if anything
 
-    [[nodiscard]] bool called() const noexcept { return status != AttemptStatus::skipped; }
+    [[nodiscard]] bool called() const noexcept {
+        return status != AttemptStatus::skipped && status != AttemptStatus::deadline_passed &&
+               status != AttemptStatus::over_budget;
+    }
 
     /// One line for logs: `mini: rejected (confidence 0.420 < 0.800), $0.000200, 1.234 ms`.
     [[nodiscard]] std::string describe() const {

@@ -137,15 +137,16 @@ public:
     Router(Scorer scorer, std::vector<double> thresholds, Targets... targets)
         : Router(std::index_sequence_for<Targets...>{}, std::move(scorer), thresholds, std::move(targets)...) {}
 
+    /// Scores `request` and runs it on its route with that route's own limits.
     template <class Request>
     auto run(const Request& request) {
-        if constexpr (detail::router_accepts<Request, Scorer, detail::route_target_t<Targets>...>()) {
-            if constexpr (detail::routes_agree<Request, detail::route_target_t<Targets>...>()) {
-                using Response = detail::route_response_t<
-                    std::tuple_element_t<0, std::tuple<detail::route_target_t<Targets>...>>, Request>;
-                return run_routed<Response>(request, std::index_sequence_for<Targets...>{});
-            }
-        }
+        return run_checked(request, nullptr);
+    }
+
+    /// Scores `request` and runs it on its route with `limits` instead of the route's own.
+    template <class Request>
+    auto run(const Request& request, const Limits& limits) {
+        return run_checked(request, &limits);
     }
 
     /// The route a score leads to.
@@ -198,6 +199,17 @@ private:
     using Counters = detail::StripedCounters<f_scorer_errors + 1>;
     using Clock = std::chrono::steady_clock;
 
+    template <class Request>
+    auto run_checked(const Request& request, const Limits* limits) {
+        if constexpr (detail::router_accepts<Request, Scorer, detail::route_target_t<Targets>...>()) {
+            if constexpr (detail::routes_agree<Request, detail::route_target_t<Targets>...>()) {
+                using Response = detail::route_response_t<
+                    std::tuple_element_t<0, std::tuple<detail::route_target_t<Targets>...>>, Request>;
+                return run_routed<Response>(request, limits, std::index_sequence_for<Targets...>{});
+            }
+        }
+    }
+
     template <std::size_t... Is>
     Router(std::index_sequence<Is...>, Scorer scorer, const std::vector<double>& thresholds, Targets... targets)
         : scorer_(std::move(scorer)),
@@ -244,7 +256,7 @@ private:
     }
 
     template <class Response, class Request, std::size_t... Is>
-    Routed<Response> run_routed(const Request& request, std::index_sequence<Is...>) {
+    Routed<Response> run_routed(const Request& request, const Limits* limits, std::index_sequence<Is...>) {
         const auto start = Clock::now();
         std::optional<double> score;
         std::string scorer_error;
@@ -262,7 +274,8 @@ private:
         const auto scored = Clock::now();
 
         Result<Response> result;
-        ((route == Is ? (void)(result = std::get<Is>(routes_).run(request)) : void()), ...);
+        auto run_route = [&](auto& target) { return limits ? target.run(request, *limits) : target.run(request); };
+        ((route == Is ? (void)(result = run_route(std::get<Is>(routes_))) : void()), ...);
 
         const auto scorer_latency = scored - start;
         const std::size_t base = route * route_fields;

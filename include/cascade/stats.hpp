@@ -18,7 +18,10 @@ struct TierStats {
     std::uint64_t rejected = 0;         ///< answers below the threshold (the query escalated)
     std::uint64_t model_errors = 0;     ///< model threw
     std::uint64_t verifier_errors = 0;  ///< verifier threw or gave NaN / out-of-range
+    std::uint64_t timeouts = 0;         ///< answered past the tier's time limit (answer dropped)
     std::uint64_t cost_errors = 0;      ///< cost function threw or gave NaN / negative
+    std::uint64_t skipped_deadline = 0; ///< not called: the query's deadline had passed
+    std::uint64_t skipped_budget = 0;   ///< not called: over the query's cost cap
     double cost = 0.0;                  ///< dollars, including what verifiers spent
     std::chrono::nanoseconds latency{0};  ///< summed over calls
 };
@@ -32,7 +35,8 @@ struct Stats {
     std::uint64_t fallbacks = 0;    ///< queries no tier passed, answered by the NoPassPolicy
     std::uint64_t unanswered = 0;   ///< queries with no answer
     std::uint64_t escalations = 0;  ///< calls to a tier past the first, over all queries
-    std::uint64_t errors = 0;       ///< model and verifier errors, over all tiers
+    std::uint64_t errors = 0;       ///< model and verifier errors and timeouts, over all tiers
+    std::uint64_t hook_errors = 0;  ///< times the event hook threw
     double cost = 0.0;              ///< dollars spent, over all tiers
     /// What the same queries would have cost on the last tier alone: its fixed price, or else the
     /// mean cost of its answered calls so far, times `queries`. Empty when it cannot be known yet

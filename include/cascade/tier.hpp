@@ -2,7 +2,9 @@
 #ifndef CASCADE_TIER_HPP
 #define CASCADE_TIER_HPP
 
+#include <chrono>
 #include <cmath>
+#include <cstddef>
 #include <exception>
 #include <optional>
 #include <stdexcept>
@@ -10,6 +12,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "call_context.hpp"
 #include "cost.hpp"
 #include "detail/callable.hpp"
 #include "result.hpp"
@@ -32,11 +35,11 @@ public:
     using verifier_type = Verifier;
     using cost_type = Cost;
 
-    Tier(std::string name, Model model, Verifier verifier, double threshold, Cost cost)
+    Tier(std::string name, Model model_fn, Verifier verifier_fn, double threshold, Cost cost_spec)
         : name_(std::move(name)),
-          model_(std::move(model)),
-          verifier_(std::move(verifier)),
-          cost_(std::move(cost)),
+          model_(std::move(model_fn)),
+          verifier_(std::move(verifier_fn)),
+          cost_(std::move(cost_spec)),
           threshold_(threshold) {
         if (name_.empty()) throw std::invalid_argument("cascade::tier: the name must not be empty");
         if (!(threshold_ >= 0.0 && threshold_ <= 1.0)) {
@@ -60,6 +63,38 @@ public:
         }
     }
 
+    /// Calls that take longer than `limit` count as failures (AttemptStatus::timed_out): their
+    /// answer is dropped and the query escalates. A model taking a CallContext sees the limit as
+    /// its deadline. Throws std::invalid_argument unless `limit` > 0.
+    ///
+    ///     auto mini = cascade::tier("mini", call_mini, conf, 0.8).with_time_limit(std::chrono::seconds(2));
+    Tier&& with_time_limit(std::chrono::nanoseconds limit) && {
+        if (limit <= std::chrono::nanoseconds::zero()) {
+            throw std::invalid_argument("cascade::Tier(\"" + name_ + "\")::with_time_limit: the limit must be > 0, got " +
+                                        std::to_string(limit.count()) + " ns");
+        }
+        time_limit_ = limit;
+        return std::move(*this);
+    }
+
+    /// What one call is expected to cost, for tiers whose cost is computed per answer, so that a
+    /// query's cost cap (CascadeOptions::max_cost_per_query) can skip a call it cannot afford.
+    /// Throws std::invalid_argument for a negative, infinite or NaN estimate.
+    Tier&& with_cost_estimate(double dollars) && {
+        if (!(dollars >= 0.0) || !std::isfinite(dollars)) {
+            throw std::invalid_argument("cascade::Tier(\"" + name_ + "\")::with_cost_estimate: the estimate must be a "
+                                        "finite number >= 0, got " + std::to_string(dollars));
+        }
+        cost_estimate_ = dollars;
+        return std::move(*this);
+    }
+
+    [[nodiscard]] std::optional<std::chrono::nanoseconds> time_limit() const noexcept { return time_limit_; }
+    /// The expected cost of a call: the estimate given, else the fixed price; empty if neither.
+    [[nodiscard]] std::optional<double> cost_estimate() const noexcept {
+        return cost_estimate_ ? cost_estimate_ : fixed_price();
+    }
+
     Model& model() noexcept { return model_; }
     Verifier& verifier() noexcept { return verifier_; }
     Cost& cost() noexcept { return cost_; }
@@ -70,6 +105,8 @@ private:
     Verifier verifier_;
     Cost cost_;
     double threshold_;
+    std::optional<std::chrono::nanoseconds> time_limit_;
+    std::optional<double> cost_estimate_;
 };
 
 /// A tier without verifier, free of charge: it accepts whatever its model answers.
@@ -142,11 +179,16 @@ struct AttemptOutcome {
 // Calls one tier's model, verifier and cost function for one request and records what happened
 // in `attempt`.
 template <class Response, class TierT, class Request>
-AttemptOutcome<Response> attempt(TierT& tier, const Request& request, Attempt& attempt) {
+AttemptOutcome<Response> attempt(TierT& tier, const Request& request, const CallContext& context,
+                                 Attempt& attempt) {
     AttemptOutcome<Response> outcome;
     std::optional<Response>& answer = outcome.answer;
     try {
-        answer.emplace(tier.model()(request));
+        if constexpr (std::is_invocable_v<typename TierT::model_type&, const Request&, const CallContext&>) {
+            answer.emplace(tier.model()(request, context));
+        } else {
+            answer.emplace(tier.model()(request));
+        }
     } catch (...) {
         attempt.status = AttemptStatus::model_error;
         attempt.exception = std::current_exception();

@@ -4,6 +4,7 @@
 
 #include <type_traits>
 
+#include "../call_context.hpp"
 #include "../verdict.hpp"
 #include "config.hpp"
 
@@ -18,12 +19,30 @@ namespace cascade::detail {
 template <class T>
 inline constexpr bool always_false_v = false;
 
-// A model is called as a non-const lvalue: real clients keep state.
+// A model is called as a non-const lvalue (real clients keep state), with the call's context when
+// it takes one.
 template <class Model, class Request>
-inline constexpr bool model_callable_v = std::is_invocable_v<Model&, const Request&>;
+inline constexpr bool model_takes_context_v = std::is_invocable_v<Model&, const Request&, const CallContext&>;
 
 template <class Model, class Request>
-using model_response_t = std::decay_t<std::invoke_result_t<Model&, const Request&>>;
+inline constexpr bool model_callable_v =
+    model_takes_context_v<Model, Request> || std::is_invocable_v<Model&, const Request&>;
+
+template <class Model, class Request, bool = model_takes_context_v<Model, Request>>
+struct model_result {
+    using type = std::invoke_result_t<Model&, const Request&>;
+};
+template <class Model, class Request>
+struct model_result<Model, Request, true> {
+    using type = std::invoke_result_t<Model&, const Request&, const CallContext&>;
+};
+
+// What the model returns, as written (may be void: refused with a message of its own).
+template <class Model, class Request>
+using model_result_t = typename model_result<Model, Request>::type;
+
+template <class Model, class Request>
+using model_response_t = std::decay_t<model_result_t<Model, Request>>;
 
 // A verdict is a confidence (any arithmetic type but bool), a pass/fail bool, or a Verdict.
 template <class R>
@@ -69,10 +88,11 @@ inline constexpr bool scorer_callable_v = std::is_invocable_r_v<double, Scorer&,
 #if CASCADE_HAS_CONCEPTS
 namespace cascade {
 
-/// A model for `Request`: called as `Response(const Request&)` on a non-const object.
+/// A model for `Request`: called as `Response(const Request&)` or
+/// `Response(const Request&, const cascade::CallContext&)` on a non-const object.
 template <class Model, class Request>
-concept model_for = std::invocable<Model&, const Request&> &&
-                    !std::is_void_v<std::invoke_result_t<Model&, const Request&>>;
+concept model_for = detail::model_callable_v<Model, Request> &&
+                    !std::is_void_v<detail::model_result_t<Model, Request>>;
 
 /// A verifier of `Response` to `Request`: returns a confidence in [0, 1], a bool, or a Verdict,
 /// from `(const Request&, const Response&)` or `(const Response&)`.

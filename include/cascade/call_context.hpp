@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: MIT
+#ifndef CASCADE_CALL_CONTEXT_HPP
+#define CASCADE_CALL_CONTEXT_HPP
+
+#include <chrono>
+#include <cstddef>
+#include <string_view>
+
+namespace cascade {
+
+/// Where a cascade reads the time: steady_clock by default; tests substitute a manual clock
+/// (a plain function, so that reading the time costs no more than a call).
+using NowFn = std::chrono::steady_clock::time_point (*)();
+
+namespace detail {
+inline std::chrono::steady_clock::time_point steady_now() { return std::chrono::steady_clock::now(); }
+}  // namespace detail
+
+/// What a model may learn about the call it is serving: take it as a second parameter,
+/// `Response(const Request&, const cascade::CallContext&)`, to give your HTTP client the time
+/// that is left. cascade cannot interrupt a call; a model that honours `remaining()` ends on time.
+struct CallContext {
+    using clock = std::chrono::steady_clock;
+
+    std::string_view tier;       ///< the tier's name
+    std::size_t tier_index = 0;  ///< its position in the cascade, 0 = cheapest
+    /// When this call should be done: the earlier of the tier's time limit and the query's
+    /// deadline; time_point::max() when neither is set.
+    clock::time_point deadline = clock::time_point::max();
+    NowFn now = &detail::steady_now;  ///< the cascade's clock
+
+    /// The time left until the deadline (zero once it has passed; nanoseconds::max() without one).
+    [[nodiscard]] std::chrono::nanoseconds remaining() const {
+        if (deadline == clock::time_point::max()) return std::chrono::nanoseconds::max();
+        const auto left = deadline - now();
+        return left > clock::duration::zero() ? std::chrono::duration_cast<std::chrono::nanoseconds>(left)
+                                              : std::chrono::nanoseconds::zero();
+    }
+};
+
+}  // namespace cascade
+
+#endif  // CASCADE_CALL_CONTEXT_HPP
