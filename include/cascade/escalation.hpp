@@ -3,6 +3,7 @@
 #define CASCADE_ESCALATION_HPP
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstddef>
@@ -20,6 +21,7 @@
 #include "detail/callable.hpp"
 #include "detail/config.hpp"
 #include "detail/counters.hpp"
+#include "detail/latency_histogram.hpp"
 #include "event.hpp"
 #include "result.hpp"
 #include "stats.hpp"
@@ -206,6 +208,7 @@ public:
         s.hook_errors = counters_->total(f_hook_errors);
         s.queries = s.accepted + s.fallbacks + s.unanswered;
         s.cost = detail::from_nano_dollars(nano);
+        Buckets::read_percentiles(*counters_, f_latency_buckets, s);
         const TierStats& last = s.tiers.back();
         if (auto price = std::get<tier_count - 1>(tiers_).fixed_price()) {
             s.baseline_cost = *price * static_cast<double>(s.queries);
@@ -246,7 +249,9 @@ private:
     static constexpr std::size_t f_fallbacks = tier_count * tier_fields;
     static constexpr std::size_t f_unanswered = f_fallbacks + 1;
     static constexpr std::size_t f_hook_errors = f_fallbacks + 2;
-    using Counters = detail::StripedCounters<f_hook_errors + 1>;
+    static constexpr std::size_t f_latency_buckets = f_fallbacks + 3;
+    using Buckets = detail::LatencyBuckets;
+    using Counters = detail::StripedCounters<f_latency_buckets + Buckets::count>;
     using TimePoint = std::chrono::steady_clock::time_point;
 
     static void check_limits(const Limits& limits) {
@@ -295,6 +300,7 @@ private:
         (run_tier<Is, Response>(request, result, held, progress), ...);
         Access::set_latency(result, progress.last - progress.start);
         if (!progress.done) settle_without_pass(result, held);
+        if (options_.collect_stats) counters_->add(f_latency_buckets + Buckets::index(result.latency()), 1);
         if (options_.on_event) {
             Event e = detail::tier_event(EventKind::query_finished, result.tier(), result.tier_index().value_or(0));
             e.resolution = result.resolution();

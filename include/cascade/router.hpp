@@ -19,6 +19,7 @@
 
 #include "detail/callable.hpp"
 #include "detail/counters.hpp"
+#include "detail/latency_histogram.hpp"
 #include "escalation.hpp"
 #include "result.hpp"
 #include "stats.hpp"
@@ -176,6 +177,7 @@ public:
         }
         s.cost = detail::from_nano_dollars(nano);
         s.scorer_errors = counters_->total(f_scorer_errors);
+        Buckets::read_percentiles(*counters_, f_latency_buckets, s);
         const RouteStats& last = s.routes.back();
         if (last.queries > 0) {
             s.baseline_cost = last.cost / static_cast<double>(last.queries) * static_cast<double>(s.queries);
@@ -196,7 +198,9 @@ public:
 private:
     enum RouteField : std::size_t { f_queries, f_unanswered, f_cost_nano, f_latency_ns, route_fields };
     static constexpr std::size_t f_scorer_errors = route_count * route_fields;
-    using Counters = detail::StripedCounters<f_scorer_errors + 1>;
+    static constexpr std::size_t f_latency_buckets = f_scorer_errors + 1;
+    using Buckets = detail::LatencyBuckets;
+    using Counters = detail::StripedCounters<f_latency_buckets + Buckets::count>;
     using Clock = std::chrono::steady_clock;
 
     template <class Request>
@@ -282,7 +286,9 @@ private:
         counters_->add(base + f_queries, 1);
         if (!result.has_value()) counters_->add(base + f_unanswered, 1);
         if (const auto nano = detail::to_nano_dollars(result.cost())) counters_->add(base + f_cost_nano, nano);
-        counters_->add(base + f_latency_ns, static_cast<std::uint64_t>((result.latency() + scorer_latency).count()));
+        const auto latency = result.latency() + scorer_latency;
+        counters_->add(base + f_latency_ns, static_cast<std::uint64_t>(latency.count()));
+        counters_->add(f_latency_buckets + Buckets::index(latency), 1);
         if (!score) counters_->add(f_scorer_errors, 1);
         return Routed<Response>(std::move(result), score, route, std::move(scorer_error), scorer_latency);
     }

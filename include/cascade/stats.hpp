@@ -43,6 +43,8 @@ struct Stats {
     /// (the last tier's cost is computed per answer and it has not answered).
     std::optional<double> baseline_cost;
     std::chrono::nanoseconds latency{0};  ///< summed over queries
+    /// Percentiles of a query's latency, to within 12.5% (log-linear buckets).
+    std::chrono::nanoseconds latency_p50{0}, latency_p90{0}, latency_p99{0};
     std::vector<TierStats> tiers;
 
     /// The fraction of the baseline cost saved, in [0, 1] when cheaper; empty without a baseline.
@@ -75,6 +77,8 @@ struct RouterStats {
     /// it served so far (or its fixed price) times `queries`. Empty until that is known.
     std::optional<double> baseline_cost;
     std::chrono::nanoseconds latency{0};
+    /// Percentiles of a query's latency (scoring included), to within 12.5%.
+    std::chrono::nanoseconds latency_p50{0}, latency_p90{0}, latency_p99{0};
     std::vector<RouteStats> routes;
 
     [[nodiscard]] std::optional<double> saving() const {
