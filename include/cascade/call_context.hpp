@@ -4,13 +4,14 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <string_view>
 
 namespace cascade {
 
-/// Where a cascade reads the time: steady_clock by default; tests substitute a manual clock
-/// (a plain function, so that reading the time costs no more than a call).
-using NowFn = std::chrono::steady_clock::time_point (*)();
+/// Where a cascade reads the time: steady_clock by default; tests substitute a manual clock,
+/// e.g. `[clock] { return clock.now(); }` with a cascade::ManualClock.
+using NowFn = std::function<std::chrono::steady_clock::time_point()>;
 
 namespace detail {
 inline std::chrono::steady_clock::time_point steady_now() { return std::chrono::steady_clock::now(); }
@@ -27,12 +28,12 @@ struct CallContext {
     /// When this call should be done: the earlier of the tier's time limit and the query's
     /// deadline; time_point::max() when neither is set.
     clock::time_point deadline = clock::time_point::max();
-    NowFn now = &detail::steady_now;  ///< the cascade's clock
+    const NowFn* now = nullptr;  ///< the cascade's clock; steady_clock when null
 
     /// The time left until the deadline (zero once it has passed; nanoseconds::max() without one).
     [[nodiscard]] std::chrono::nanoseconds remaining() const {
         if (deadline == clock::time_point::max()) return std::chrono::nanoseconds::max();
-        const auto left = deadline - now();
+        const auto left = deadline - (now != nullptr ? (*now)() : clock::now());
         return left > clock::duration::zero() ? std::chrono::duration_cast<std::chrono::nanoseconds>(left)
                                               : std::chrono::nanoseconds::zero();
     }

@@ -57,7 +57,7 @@ struct CascadeOptions {
     /// Stats::hook_errors; the query goes on.
     EventHook on_event{};
     /// The clock behind latencies, time limits and deadlines.
-    NowFn now = &detail::steady_now;
+    NowFn now = detail::steady_now;
 };
 
 namespace detail {
@@ -152,7 +152,7 @@ public:
           counters_(std::make_unique<Counters>()),
           options_(std::move(options)) {
         check_limits(options_.limits);
-        if (options_.now == nullptr) throw std::invalid_argument("cascade::CascadeOptions: the clock (now) must not be null");
+        if (!options_.now) throw std::invalid_argument("cascade::CascadeOptions: the clock (now) must not be null");
         // The names live on the heap so that traces stay valid when the cascade is moved.
         std::size_t i = 0;
         std::apply([&](auto&... t) { ((names_[i++] = t.name()), ...); }, tiers_);
@@ -325,7 +325,7 @@ private:
             if (progress.last_called) emit(detail::tier_event(EventKind::escalated, names_[*progress.last_called], *progress.last_called));
             emit(detail::tier_event(EventKind::tier_started, a.tier, I));
         }
-        CallContext context{a.tier, I, progress.deadline, options_.now};
+        CallContext context{a.tier, I, progress.deadline, &options_.now};
         if (const auto limit = t.time_limit()) {
             context.deadline = std::min(context.deadline, saturating_add(progress.last, *limit));
         }

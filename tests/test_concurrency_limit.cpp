@@ -1,0 +1,104 @@
+// Per-tier concurrency limits: never more calls in flight than allowed, and a call that cannot
+// get a slot in time fails the tier (the query escalates) instead of hanging.
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <cascade/cascade.hpp>
+#include <cascade/concurrency_limit.hpp>
+
+#include "catch.hpp"
+
+using namespace std::chrono_literals;
+
+TEST_CASE("no more calls than the limit run at once, and every call completes") {
+    std::atomic<int> running{0};
+    std::atomic<int> most{0};
+    std::atomic<int> done{0};
+    auto model = cascade::with_concurrency_limit(
+        [&](int x) {
+            const int now = ++running;
+            int seen = most.load();
+            while (now > seen && !most.compare_exchange_weak(seen, now)) {
+            }
+            std::this_thread::sleep_for(1ms);
+            --running;
+            ++done;
+            return x;
+        },
+        2);
+    cascade::Cascade c{cascade::tier("limited", model)};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 8; ++t) {
+        threads.emplace_back([&c, t] {
+            for (int i = 0; i < 10; ++i) REQUIRE(c.run(t * 100 + i).value() == t * 100 + i);
+        });
+    }
+    for (auto& th : threads) th.join();
+    CHECK(done == 80);
+    CHECK(most.load() <= 2);
+    CHECK(most.load() >= 1);
+    CHECK(model.in_flight() == 0);
+}
+
+TEST_CASE("a call that finds every slot busy past its wait fails the tier and the query escalates") {
+    std::promise<void> release;
+    std::shared_future<void> released = release.get_future().share();
+    std::promise<void> holding;
+    auto limited = cascade::with_concurrency_limit(
+        [&, released](int x) {
+            if (x == 1) {
+                holding.set_value();
+                released.wait();
+            }
+            return x;
+        },
+        1, 0ns);
+    cascade::Cascade c{cascade::tier("mini", limited), cascade::tier("big", [](int x) { return -x; })};
+    std::thread holder([&c] { c.run(1); });
+    holding.get_future().wait();  // the only slot is taken
+    auto r = c.run(2);
+    CHECK(r.value() == -2);
+    CHECK(r.trace()[0].status == cascade::AttemptStatus::model_error);
+    CHECK(r.trace()[0].error.find("slots stayed busy") != std::string::npos);
+    release.set_value();
+    holder.join();
+    CHECK(c.run(3).value() == 3);  // the slot is free again
+}
+
+TEST_CASE("waiting for a slot stops at the query's deadline") {
+    std::promise<void> release;
+    std::shared_future<void> released = release.get_future().share();
+    std::promise<void> holding;
+    auto limited = cascade::with_concurrency_limit(
+        [&, released](int x) {
+            if (x == 1) {
+                holding.set_value();
+                released.wait();
+            }
+            return x;
+        },
+        1);  // no wait limit of its own: only the deadline ends the wait
+    cascade::CascadeOptions options;
+    options.limits.timeout = 20ms;
+    cascade::Cascade c{options, cascade::tier("mini", limited), cascade::tier("big", [](int x) { return -x; })};
+    std::thread holder([&c] { c.run(1, cascade::Limits{}); });
+    holding.get_future().wait();
+    auto r = c.run(2);
+    CHECK(r.trace()[0].status == cascade::AttemptStatus::model_error);
+    // The wait used up the query's time, so the next tier was not started either.
+    CHECK(r.trace()[1].status == cascade::AttemptStatus::deadline_passed);
+    CHECK(r.resolution() == cascade::Resolution::unanswered);
+    release.set_value();
+    holder.join();
+}
+
+TEST_CASE("a concurrency limit that cannot work is rejected") {
+    auto model = [](int x) { return x; };
+    CHECK_THROWS_WITH(cascade::with_concurrency_limit(model, 0), Catch::Matchers::ContainsSubstring("at least 1"));
+    CHECK_THROWS_WITH(cascade::with_concurrency_limit(model, 1, -1ms), Catch::Matchers::ContainsSubstring(">= 0"));
+}
