@@ -229,6 +229,10 @@ public:
     auto& tier() noexcept {
         return std::get<I>(tiers_);
     }
+    template <std::size_t I>
+    const auto& tier() const noexcept {
+        return std::get<I>(tiers_);
+    }
 
 private:
     // Counters per tier; the query totals are derived from them where they can be, so that a

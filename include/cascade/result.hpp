@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdio>
 #include <exception>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -111,18 +112,35 @@ using Trace = detail::FixedVector<Attempt, CASCADE_MAX_TIERS>;
 /// attempts() the full trace.
 class CascadeError : public std::runtime_error {
 public:
-    explicit CascadeError(const Trace& trace)
-        : std::runtime_error(message(trace)), attempts_(trace.begin(), trace.end()) {}
+    explicit CascadeError(const Trace& trace) : std::runtime_error(message(trace)), held_(hold(trace)) {}
 
-    [[nodiscard]] const std::vector<Attempt>& attempts() const noexcept { return attempts_; }
+    /// The trace, with tier names of its own: valid however long the exception outlives the
+    /// cascade that threw it.
+    [[nodiscard]] const std::vector<Attempt>& attempts() const noexcept { return held_->attempts; }
 
 private:
+    // Shared, so that copies of the exception (which the runtime may make) view the same names.
+    struct Held {
+        std::vector<std::string> names;
+        std::vector<Attempt> attempts;
+    };
+
+    static std::shared_ptr<const Held> hold(const Trace& trace) {
+        auto held = std::make_shared<Held>();
+        held->names.reserve(trace.size());
+        for (const Attempt& a : trace) held->names.emplace_back(a.tier);
+        held->attempts.assign(trace.begin(), trace.end());
+        for (std::size_t i = 0; i < held->attempts.size(); ++i) held->attempts[i].tier = held->names[i];
+        return held;
+    }
+
     static std::string message(const Trace& trace) {
         std::string out = "cascade: no answer";
         for (const Attempt& a : trace) out += "\n  " + a.describe();
         return out;
     }
-    std::vector<Attempt> attempts_;
+
+    std::shared_ptr<const Held> held_;
 };
 
 namespace detail {
@@ -173,7 +191,7 @@ public:
     /// How many tiers past the first were called.
     [[nodiscard]] std::size_t escalations() const noexcept {
         std::size_t called = 0;
-        for (const Attempt& a : trace_) called += a.called() ? 1 : 0;
+        for (const Attempt& a : trace_) called += a.called() ? 1U : 0U;
         return called > 0 ? called - 1 : 0;
     }
     [[nodiscard]] const Trace& trace() const noexcept { return trace_; }

@@ -179,7 +179,9 @@ public:
         s.scorer_errors = counters_->total(f_scorer_errors);
         Buckets::read_percentiles(*counters_, f_latency_buckets, s);
         const RouteStats& last = s.routes.back();
-        if (last.queries > 0) {
+        if (const auto price = last_route_price()) {
+            s.baseline_cost = *price * static_cast<double>(s.queries);
+        } else if (last.queries > 0) {
             s.baseline_cost = last.cost / static_cast<double>(last.queries) * static_cast<double>(s.queries);
         }
         return s;
@@ -295,6 +297,16 @@ private:
 
     [[nodiscard]] std::uint64_t count(std::size_t route, std::size_t field) const noexcept {
         return counters_->total(route * route_fields + field);
+    }
+
+    // What a query costs on the last route when that is known in advance: one tier at a fixed price.
+    [[nodiscard]] std::optional<double> last_route_price() const noexcept {
+        const auto& last = std::get<route_count - 1>(routes_);
+        if constexpr (std::decay_t<decltype(last)>::tier_count == 1) {
+            return last.template tier<0>().fixed_price();
+        } else {
+            return std::nullopt;
+        }
     }
 
     Scorer scorer_;

@@ -73,8 +73,9 @@ struct RouterStats {
     std::uint64_t scorer_errors = 0;  ///< scorer threw or gave NaN / out of [0, 1]: sent to the last route
     std::uint64_t unanswered = 0;
     double cost = 0.0;
-    /// What the same queries would have cost all on the last route: the mean cost of the queries
-    /// it served so far (or its fixed price) times `queries`. Empty until that is known.
+    /// What the same queries would have cost all on the last route: its fixed price when it is
+    /// one fixed-price tier, else the mean cost of the queries it served so far, times `queries`.
+    /// Empty until that is known.
     std::optional<double> baseline_cost;
     std::chrono::nanoseconds latency{0};
     /// Percentiles of a query's latency (scoring included), to within 12.5%.
