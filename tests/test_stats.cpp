@@ -14,13 +14,6 @@
 
 namespace {
 
-// The shim's `Approx` resolves to Catch2 v2's vector matcher, so name the class directly.
-#ifdef CASCADE_CATCH2_V2
-inline Catch::Detail::Approx approx(double v) { return Catch::Detail::Approx(v); }
-#else
-inline Catch::Approx approx(double v) { return Catch::Approx(v); }
-#endif
-
 constexpr double nan_value = std::numeric_limits<double>::quiet_NaN();
 
 // Dollars as whole nano-dollars, to compare totals to the nano-dollar.
@@ -162,9 +155,9 @@ TEST_CASE("cost totals are exact to the nano-dollar, per tier and overall") {
     CHECK(nano(s.tiers[1].cost) == mid_nano);
     CHECK(nano(s.tiers[2].cost) == big_nano);
     CHECK(nano(s.cost) == mini_nano + mid_nano + big_nano);
-    CHECK(s.cost == approx(31.46));
+    CHECK(s.cost == Approx(31.46));
     CHECK(s.tiers[1].cost_errors == 1000u);
-    CHECK(s.mean_cost() == approx(31.46 / 8000));
+    CHECK(s.mean_cost() == Approx(31.46 / 8000));
 }
 
 TEST_CASE("baseline_cost is the last tier's fixed price times the queries") {
@@ -172,9 +165,9 @@ TEST_CASE("baseline_cost is the last tier's fixed price times the queries") {
     for (int code = 0; code < 8; ++code) (void)c.run(code);
     const cascade::Stats s = c.stats();
     REQUIRE(s.baseline_cost.has_value());
-    CHECK(*s.baseline_cost == approx(0.005 * 8));
+    CHECK(*s.baseline_cost == Approx(0.005 * 8));
     REQUIRE(s.saving().has_value());
-    CHECK(*s.saving() == approx(1.0 - s.cost / (0.005 * 8)));
+    CHECK(*s.saving() == Approx(1.0 - s.cost / (0.005 * 8)));
     CHECK(*s.saving() > 0.0);
 }
 
@@ -186,8 +179,8 @@ TEST_CASE("baseline_cost is known from a fixed last-tier price before that tier 
     const cascade::Stats s = c.stats();
     CHECK(s.tiers[1].calls == 0u);
     REQUIRE(s.baseline_cost.has_value());
-    CHECK(*s.baseline_cost == approx(0.03));
-    CHECK(*s.saving() == approx(0.9));
+    CHECK(*s.baseline_cost == Approx(0.03));
+    CHECK(*s.saving() == Approx(0.9));
 }
 
 TEST_CASE("baseline_cost for a computed last-tier cost is the mean of its answered calls times the queries") {
@@ -211,9 +204,9 @@ TEST_CASE("baseline_cost for a computed last-tier cost is the mean of its answer
     CHECK(s.tiers[1].calls == 3u);
     CHECK(s.tiers[1].model_errors == 1u);
     REQUIRE(s.baseline_cost.has_value());
-    CHECK(*s.baseline_cost == approx((0.0008 + 0.0010) / 2 * 4));
+    CHECK(*s.baseline_cost == Approx((0.0008 + 0.0010) / 2 * 4));
     REQUIRE(s.saving().has_value());
-    CHECK(*s.saving() == approx(1.0 - (0.004 + 0.0018) / 0.0036));
+    CHECK(*s.saving() == Approx(1.0 - (0.004 + 0.0018) / 0.0036));
 }
 
 TEST_CASE("baseline_cost and saving() are empty while a computed last tier has not answered") {
@@ -233,7 +226,7 @@ TEST_CASE("mean_cost() is the cost per query, and zero before any query") {
     CHECK(c.stats().mean_latency() == std::chrono::nanoseconds{0});
     (void)c.run(0);  // mini accepts: $0.0002
     (void)c.run(7);  // mini, mid and big: $0.0002 + $0.00101 + $0.005
-    CHECK(c.stats().mean_cost() == approx((0.0002 + 0.0002 + 0.00101 + 0.005) / 2));
+    CHECK(c.stats().mean_cost() == Approx((0.0002 + 0.0002 + 0.00101 + 0.005) / 2));
 }
 
 TEST_CASE("reset_stats() sets every counter back to zero") {
@@ -276,7 +269,7 @@ TEST_CASE("collect_stats = false leaves every counter at zero and the results co
         CHECK_FALSE(c.options().collect_stats);
         double cost = 0.0;
         for (int code = 0; code < 8; ++code) cost += c.run(code).cost();
-        CHECK(cost == approx(0.0014 + 0.00506 + 0.025));
+        CHECK(cost == Approx(0.0014 + 0.00506 + 0.025));
         CHECK(c.run(6).resolution() == cascade::Resolution::fallback);
         const cascade::Stats s = c.stats();
         CHECK(s.queries == 0u);
@@ -334,12 +327,12 @@ TEST_CASE("RouterStats count queries, unanswered, cost and latency per route") {
     CHECK(nano(s.cost) == nano(0.052));
     CHECK(s.latency == latency);
     CHECK(s.routes[0].latency + s.routes[1].latency == latency);
-    CHECK(s.mean_cost() == approx(0.052 / 5));
+    CHECK(s.mean_cost() == Approx(0.052 / 5));
     // The last route is one tier at a fixed $0.02: all 5 queries there would have cost 5 x 0.02.
     REQUIRE(s.baseline_cost.has_value());
-    CHECK(*s.baseline_cost == approx(0.02 * 5));
+    CHECK(*s.baseline_cost == Approx(0.02 * 5));
     REQUIRE(s.saving().has_value());
-    CHECK(*s.saving() == approx(1.0 - 0.052 / (0.02 * 5)));
+    CHECK(*s.saving() == Approx(1.0 - 0.052 / (0.02 * 5)));
 
     // The route's cascade keeps stats of its own.
     CHECK(r.route<0>().stats().queries == 2u);
@@ -367,5 +360,5 @@ TEST_CASE("RouterStats baseline uses the last route's fixed price before that ro
     const cascade::RouterStats s = r.stats();
     CHECK(s.routes[1].queries == 0u);
     REQUIRE(s.baseline_cost.has_value());
-    CHECK(*s.baseline_cost == approx(0.02 * 4));
+    CHECK(*s.baseline_cost == Approx(0.02 * 4));
 }
