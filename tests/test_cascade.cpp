@@ -727,3 +727,21 @@ TEST_CASE("a CascadeError keeps its tier names after the cascade that threw it i
         CHECK(e.attempts()[0].error.find("down") != std::string::npos);
     }
 }
+
+TEST_CASE("with latency measurement off, answers and costs are the same and latencies are zero") {
+    cascade::CascadeOptions options;
+    options.measure_latency = false;
+    cascade::Cascade c{options,
+                       cascade::tier("mini", [](const std::string& q) { return q + "?"; },
+                                     [](const std::string& a) { return a.size() > 3 ? 0.1 : 0.9; }, 0.5,
+                                     cascade::price_per_call(0.001)),
+                       cascade::tier("big", [](const std::string& q) { return q + "!"; }, cascade::price_per_call(0.01))};
+    auto easy = c.run(std::string("hi"));
+    auto hard = c.run(std::string("hello"));
+    CHECK(easy.value() == "hi?");
+    CHECK(hard.value() == "hello!");
+    CHECK(hard.cost() == Approx(0.011));
+    CHECK(hard.latency().count() == 0);
+    CHECK(c.stats().latency.count() == 0);
+    CHECK(c.stats().queries == 2u);
+}

@@ -10,6 +10,7 @@
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -361,4 +362,12 @@ TEST_CASE("RouterStats baseline uses the last route's fixed price before that ro
     CHECK(s.routes[1].queries == 0u);
     REQUIRE(s.baseline_cost.has_value());
     CHECK(*s.baseline_cost == Approx(0.02 * 4));
+}
+
+TEST_CASE("a new thread does not share a counter stripe with a live thread while others are free") {
+    const std::size_t mine = cascade::detail::this_thread_stripe();
+    for (int i = 0; i < 40; ++i) std::thread([] { (void)cascade::detail::this_thread_stripe(); }).join();
+    std::size_t theirs = mine;
+    std::thread([&theirs] { theirs = cascade::detail::this_thread_stripe(); }).join();
+    CHECK(theirs != mine);
 }

@@ -211,7 +211,7 @@ private:
             if constexpr (detail::routes_agree<Request, detail::route_target_t<Targets>...>()) {
                 using Response = detail::route_response_t<
                     std::tuple_element_t<0, std::tuple<detail::route_target_t<Targets>...>>, Request>;
-                return run_routed<Response>(request, limits, std::index_sequence_for<Targets...>{});
+                return run_routed<Response>(request, limits);
             }
         }
     }
@@ -261,8 +261,8 @@ private:
         return label;
     }
 
-    template <class Response, class Request, std::size_t... Is>
-    Routed<Response> run_routed(const Request& request, const Limits* limits, std::index_sequence<Is...>) {
+    template <class Response, class Request>
+    Routed<Response> run_routed(const Request& request, const Limits* limits) {
         const auto start = Clock::now();
         std::optional<double> score;
         std::string scorer_error;
@@ -279,11 +279,10 @@ private:
         const std::size_t route = score ? route_for(*score) : route_count - 1;
         const auto scored = Clock::now();
 
-        Result<Response> result;
-        auto run_route = [&](auto& target) { return limits ? target.run(request, *limits) : target.run(request); };
-        ((route == Is ? (void)(result = run_route(std::get<Is>(routes_))) : void()), ...);
-
         const auto scorer_latency = scored - start;
+        Routed<Response> routed(run_route<Response>(route, request, limits), score, route, std::move(scorer_error),
+                                scorer_latency);
+        const Result<Response>& result = routed;
         const std::size_t base = route * route_fields;
         counters_->add(base + f_queries, 1);
         if (!result.has_value()) counters_->add(base + f_unanswered, 1);
@@ -292,7 +291,17 @@ private:
         counters_->add(base + f_latency_ns, static_cast<std::uint64_t>(latency.count()));
         counters_->add(f_latency_buckets + Buckets::index(latency), 1);
         if (!score) counters_->add(f_scorer_errors, 1);
-        return Routed<Response>(std::move(result), score, route, std::move(scorer_error), scorer_latency);
+        return routed;
+    }
+
+    // The route's result, built in place: the routes are tried by index at compile time.
+    template <class Response, std::size_t I = 0, class Request>
+    Result<Response> run_route(std::size_t route, const Request& request, const Limits* limits) {
+        if constexpr (I + 1 < route_count) {
+            if (route != I) return run_route<Response, I + 1>(route, request, limits);
+        }
+        auto& target = std::get<I>(routes_);
+        return limits ? target.run(request, *limits) : target.run(request);
     }
 
     [[nodiscard]] std::uint64_t count(std::size_t route, std::size_t field) const noexcept {

@@ -7,13 +7,15 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 
 namespace cascade::detail {
 
 // Money is counted in whole nano-dollars so that totals are exact and do not depend on the order
 // in which threads add them (floating-point sums would).
 inline std::uint64_t to_nano_dollars(double dollars) noexcept {
-    return dollars > 0.0 ? static_cast<std::uint64_t>(std::llround(dollars * 1e9)) : 0U;
+    // Rounds half up; costs are never negative here, and a cast is cheaper than llround's call.
+    return dollars > 0.0 ? static_cast<std::uint64_t>(dollars * 1e9 + 0.5) : 0U;
 }
 inline double from_nano_dollars(std::uint64_t nano) noexcept { return static_cast<double>(nano) * 1e-9; }
 
@@ -21,10 +23,42 @@ inline double from_nano_dollars(std::uint64_t nano) noexcept { return static_cas
 // same cascade do not fight over one counter. A snapshot sums the stripes.
 inline constexpr std::size_t counter_stripes = 16;
 
+// Hands each thread the stripe with the fewest live threads, and takes it back when the thread
+// ends, so that threads started and ended over a process's life do not pile onto one stripe.
+class StripeRegistry {
+public:
+    static StripeRegistry& instance() noexcept {
+        static StripeRegistry registry;
+        return registry;
+    }
+    std::size_t take() noexcept {
+        std::lock_guard<std::mutex> lock(mutex_);
+        std::size_t best = 0;
+        for (std::size_t i = 1; i < counter_stripes; ++i)
+            if (users_[i] < users_[best]) best = i;
+        ++users_[best];
+        return best;
+    }
+    void give_back(std::size_t stripe) noexcept {
+        std::lock_guard<std::mutex> lock(mutex_);
+        --users_[stripe];
+    }
+
+private:
+    std::mutex mutex_;
+    std::array<std::size_t, counter_stripes> users_{};
+};
+
+struct ThreadStripe {
+    // The registry is reached before the thread-local is made, so it outlives every thread's stripe.
+    StripeRegistry& registry = StripeRegistry::instance();
+    std::size_t index = registry.take();
+    ~ThreadStripe() { registry.give_back(index); }
+};
+
 inline std::size_t this_thread_stripe() noexcept {
-    static std::atomic<std::size_t> next{0};
-    thread_local const std::size_t stripe = next.fetch_add(1, std::memory_order_relaxed) % counter_stripes;
-    return stripe;
+    thread_local const ThreadStripe stripe;
+    return stripe.index;
 }
 
 template <std::size_t Fields>

@@ -18,12 +18,28 @@ struct LatencyBuckets {
     static constexpr std::size_t doublings = 42;   // 2^42 ns is about 73 minutes
     static constexpr std::size_t count = sub_buckets * doublings + 2;
 
+    // The position of the highest set bit of v > 0; one instruction where the compiler has it,
+    // since this runs for every query.
+    static std::size_t highest_bit(std::uint64_t v) noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+        return static_cast<std::size_t>(63 - __builtin_clzll(v));
+#else
+        std::size_t top = 0;
+        for (std::size_t step = 32; step > 0; step /= 2) {
+            if (v >> step) {
+                v >>= step;
+                top += step;
+            }
+        }
+        return top;
+#endif
+    }
+
     static std::size_t index(std::chrono::nanoseconds latency) noexcept {
         const auto ns = latency.count();
         if (ns < 4) return ns <= 0 ? 0 : static_cast<std::size_t>(ns);
         const auto v = static_cast<std::uint64_t>(ns);
-        std::size_t top = 63;
-        while (!(v >> top)) --top;  // highest set bit, >= 2
+        const std::size_t top = highest_bit(v);  // >= 2
         const std::size_t fraction = static_cast<std::size_t>((v >> (top - 2)) & 3U);
         const std::size_t i = top * sub_buckets + fraction;
         return i < count ? i : count - 1;

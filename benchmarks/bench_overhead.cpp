@@ -1,0 +1,312 @@
+// SPDX-License-Identifier: MIT
+//
+// What Cascade::run and Router::run add to a query, measured against calling the same callables
+// by hand. The models are trivial on purpose: a real model call takes milliseconds, so what is
+// left here is the library's own cost. Each case also reports the heap allocations made per
+// query (counter "allocs/query"); the library should add none.
+//
+// Figures, the machine and the command are in benchmarks/README.md.
+
+#include <benchmark/benchmark.h>
+
+#include <cascade/cascade.hpp>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <new>
+
+// ---------------------------------------------------------------------------------------------
+// Allocation counting: every form of the global operator new and delete is replaced (a
+// sanitizer's runtime may provide the forms that otherwise forward to these). The count is per
+// thread so that, in the two-thread cases, each thread reports its own allocations only.
+namespace {
+thread_local std::uint64_t thread_allocations = 0;
+
+void* allocate(std::size_t size, std::size_t align = 0) noexcept {
+    ++thread_allocations;
+    if (align == 0) return std::malloc(size == 0 ? 1 : size);
+#if defined(_WIN32)
+    return _aligned_malloc(size, align);
+#else
+    return std::aligned_alloc(align, (size + align - 1) / align * align);  // a multiple of `align`
+#endif
+}
+void* or_throw(void* p) {
+    if (p == nullptr) throw std::bad_alloc();
+    return p;
+}
+// Kept out of line so that GCC does not see the library's operator new meet this free() and warn.
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+void release(void* p, bool aligned = false) noexcept {
+#if defined(_WIN32)
+    if (aligned) return _aligned_free(p);
+#endif
+    static_cast<void>(aligned);
+    std::free(p);
+}
+std::size_t to_size(std::align_val_t a) { return static_cast<std::size_t>(a); }
+}  // namespace
+
+void* operator new(std::size_t n) { return or_throw(allocate(n)); }
+void* operator new[](std::size_t n) { return or_throw(allocate(n)); }
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return allocate(n); }
+void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return allocate(n); }
+void* operator new(std::size_t n, std::align_val_t a) { return or_throw(allocate(n, to_size(a))); }
+void* operator new[](std::size_t n, std::align_val_t a) { return or_throw(allocate(n, to_size(a))); }
+void* operator new(std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept { return allocate(n, to_size(a)); }
+void* operator new[](std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept { return allocate(n, to_size(a)); }
+void operator delete(void* p) noexcept { release(p); }
+void operator delete[](void* p) noexcept { release(p); }
+void operator delete(void* p, std::size_t) noexcept { release(p); }
+void operator delete[](void* p, std::size_t) noexcept { release(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { release(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { release(p); }
+void operator delete(void* p, std::align_val_t) noexcept { release(p, true); }
+void operator delete[](void* p, std::align_val_t) noexcept { release(p, true); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { release(p, true); }
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { release(p, true); }
+void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { release(p, true); }
+void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { release(p, true); }
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// The workload: a query carries the confidence the cheap model will report, so one set of
+// callables serves both the accepted and the escalating cases.
+struct Query {
+    std::uint64_t id;
+    double confidence;
+};
+struct Answer {
+    std::uint64_t token;
+    double confidence;
+};
+
+constexpr double easy = 0.9;  // the cheap tier accepts
+constexpr double hard = 0.1;  // the cheap tier rejects; the router sends it to the big tier
+constexpr double threshold = 0.5;
+constexpr double cheap_price = 0.0002;
+constexpr double big_price = 0.005;
+
+auto cheap_model() {
+    return [](const Query& q) { return Answer{q.id * 0x9E3779B97F4A7C15ULL, q.confidence}; };
+}
+auto big_model() {
+    return [](const Query& q) { return Answer{q.id ^ 0xC2B2AE3D27D4EB4FULL, 1.0}; };
+}
+auto confidence() {
+    return [](const Query&, const Answer& a) { return a.confidence; };
+}
+auto difficulty() {
+    return [](const Query& q) { return 1.0 - q.confidence; };
+}
+
+// A clock that only counts, each read 50 ns after the previous one (about what the real latencies
+// are here, so the latency statistics do the same work): the difference it makes is what reading
+// the real clock costs a query.
+std::chrono::steady_clock::time_point counting_clock() {
+    thread_local std::chrono::nanoseconds now{0};
+    now += std::chrono::nanoseconds(50);
+    return std::chrono::steady_clock::time_point(now);
+}
+
+auto make_cascade(bool collect_stats, cascade::NowFn now = cascade::CascadeOptions{}.now) {
+    cascade::CascadeOptions options;
+    options.collect_stats = collect_stats;
+    options.now = now;
+    return cascade::Cascade{options,
+                            cascade::tier("cheap", cheap_model(), confidence(), threshold,
+                                          cascade::price_per_call(cheap_price)),
+                            cascade::tier("big", big_model(), cascade::price_per_call(big_price))};
+}
+
+auto make_router() {
+    return cascade::Router{difficulty(), {threshold}, make_cascade(true),
+                           cascade::tier("big", big_model(), cascade::price_per_call(big_price))};
+}
+
+// Sets the counter "allocs/query": the heap allocations this thread made per iteration since
+// `before`.
+void report_allocations(benchmark::State& state, std::uint64_t before) {
+    const auto allocations = static_cast<double>(thread_allocations - before);
+    state.counters["allocs/query"] =
+        benchmark::Counter(allocations / static_cast<double>(state.iterations()), benchmark::Counter::kAvgThreads);
+}
+
+// Runs `query_fn` once per iteration on a fresh query (a new id, hidden from the optimiser).
+template <class QueryFn>
+void run_queries(benchmark::State& state, double query_confidence, QueryFn&& query_fn) {
+    std::uint64_t id = static_cast<std::uint64_t>(state.thread_index()) << 40U;
+    const std::uint64_t allocations_before = thread_allocations;
+    for (auto _ : state) {
+        Query q{id++, query_confidence};
+        benchmark::DoNotOptimize(q);
+        query_fn(q);
+    }
+    report_allocations(state, allocations_before);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Baselines: what a user writes without the library (call, check, add up the price).
+
+void direct_tier0(benchmark::State& state) {
+    auto cheap = cheap_model();
+    auto verify = confidence();
+    double spent = 0.0;
+    run_queries(state, easy, [&](const Query& q) {
+        Answer a = cheap(q);
+        const bool ok = verify(q, a) >= threshold;
+        spent += cheap_price;
+        benchmark::DoNotOptimize(a);
+        benchmark::DoNotOptimize(ok);
+    });
+    benchmark::DoNotOptimize(spent);
+}
+
+void direct_tier1(benchmark::State& state) {
+    auto cheap = cheap_model();
+    auto big = big_model();
+    auto verify = confidence();
+    double spent = 0.0;
+    run_queries(state, hard, [&](const Query& q) {
+        Answer a = cheap(q);
+        spent += cheap_price;
+        if (verify(q, a) < threshold) {
+            a = big(q);
+            spent += big_price;
+        }
+        benchmark::DoNotOptimize(a);
+    });
+    benchmark::DoNotOptimize(spent);
+}
+
+// Score, then the easy route's cheap-first pair or the big model.
+void direct_route(benchmark::State& state, double query_confidence) {
+    auto score = difficulty();
+    auto cheap = cheap_model();
+    auto big = big_model();
+    auto verify = confidence();
+    double spent = 0.0;
+    run_queries(state, query_confidence, [&](const Query& q) {
+        Answer a{};
+        if (score(q) < threshold) {
+            a = cheap(q);
+            spent += cheap_price;
+            if (verify(q, a) < threshold) {
+                a = big(q);
+                spent += big_price;
+            }
+        } else {
+            a = big(q);
+            spent += big_price;
+        }
+        benchmark::DoNotOptimize(a);
+    });
+    benchmark::DoNotOptimize(spent);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The library. One cascade or router per configuration, shared by the threads of a case as in a
+// server, built once outside the timed loop.
+
+// The library spreads its counters over stripes, one per thread as threads first use them
+// (cascade::detail::this_thread_stripe). Two threads that land on the same stripe contend; in the
+// two-thread cases the counter "shared_stripe" says whether that happened.
+std::array<std::atomic<std::size_t>, 2> thread_stripes{};
+
+void note_stripe(benchmark::State& state) {
+    if (state.threads() != 2) return;
+    thread_stripes[static_cast<std::size_t>(state.thread_index())] = cascade::detail::this_thread_stripe();
+}
+// Called after the timed loop, which every thread leaves through a barrier.
+void report_shared_stripe(benchmark::State& state) {
+    if (state.threads() != 2 || state.thread_index() != 0) return;
+    state.counters["shared_stripe"] = thread_stripes[0] == thread_stripes[1] ? 1.0 : 0.0;
+}
+
+template <class Runner>
+void run_through(benchmark::State& state, Runner& runner, double query_confidence) {
+    note_stripe(state);
+    run_queries(state, query_confidence, [&](const Query& q) {
+        auto r = runner.run(q);
+        benchmark::DoNotOptimize(r);
+    });
+    report_shared_stripe(state);
+}
+
+void cascade_run(benchmark::State& state, double query_confidence, bool collect_stats) {
+    static auto with_stats = make_cascade(true);
+    static auto without_stats = make_cascade(false);
+    run_through(state, collect_stats ? with_stats : without_stats, query_confidence);
+}
+
+void cascade_run_counting_clock(benchmark::State& state, double query_confidence) {
+    static auto c = make_cascade(true, &counting_clock);
+    run_through(state, c, query_confidence);
+}
+
+void router_run(benchmark::State& state, double query_confidence) {
+    static auto router = make_router();
+    run_through(state, router, query_confidence);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parts, to see where the added time goes: one read of the clock, which a cascade makes once per
+// query plus once per tier called (and the cascades above again, on a clock that only counts);
+// one counter addition as the library makes it (a relaxed fetch_add on this thread's stripe);
+// and, as a control, the same addition on one counter shared by all threads, which is what
+// contention looks like.
+
+void part_steady_clock_now(benchmark::State& state) {
+    const std::uint64_t allocations_before = thread_allocations;
+    for (auto _ : state) {
+        auto t = std::chrono::steady_clock::now();
+        benchmark::DoNotOptimize(t);
+    }
+    report_allocations(state, allocations_before);
+}
+
+void part_striped_counter_add(benchmark::State& state) {
+    static cascade::detail::StripedCounters<4> counters;
+    note_stripe(state);
+    const std::uint64_t allocations_before = thread_allocations;
+    for (auto _ : state) counters.add(0, 1);
+    report_allocations(state, allocations_before);
+    report_shared_stripe(state);
+    benchmark::DoNotOptimize(counters.total(0));
+}
+
+void part_shared_counter_add(benchmark::State& state) {
+    static std::atomic<std::uint64_t> counter{0};
+    const std::uint64_t allocations_before = thread_allocations;
+    for (auto _ : state) counter.fetch_add(1, std::memory_order_relaxed);
+    report_allocations(state, allocations_before);
+    benchmark::DoNotOptimize(counter.load(std::memory_order_relaxed));
+}
+
+}  // namespace
+
+// Each library case follows its baseline; compare the two in the same run.
+BENCHMARK(direct_tier0)->ThreadRange(1, 2);
+BENCHMARK_CAPTURE(cascade_run, tier0_stats_on, easy, true)->ThreadRange(1, 2);
+BENCHMARK_CAPTURE(cascade_run, tier0_stats_off, easy, false)->ThreadRange(1, 2);
+BENCHMARK(direct_tier1)->ThreadRange(1, 2);
+BENCHMARK_CAPTURE(cascade_run, tier1_stats_on, hard, true)->ThreadRange(1, 2);
+BENCHMARK_CAPTURE(cascade_run, tier1_stats_off, hard, false)->ThreadRange(1, 2);
+BENCHMARK_CAPTURE(direct_route, easy, easy)->ThreadRange(1, 2);
+BENCHMARK_CAPTURE(router_run, easy_cascade_tier0, easy)->ThreadRange(1, 2);
+BENCHMARK_CAPTURE(direct_route, hard, hard)->ThreadRange(1, 2);
+BENCHMARK_CAPTURE(router_run, hard_big_tier, hard)->ThreadRange(1, 2);
+BENCHMARK(part_steady_clock_now);
+BENCHMARK_CAPTURE(cascade_run_counting_clock, tier0_stats_on, easy);
+BENCHMARK_CAPTURE(cascade_run_counting_clock, tier1_stats_on, hard);
+BENCHMARK(part_striped_counter_add)->ThreadRange(1, 2);
+BENCHMARK(part_shared_counter_add)->ThreadRange(1, 2);
+
+BENCHMARK_MAIN();
