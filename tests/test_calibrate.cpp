@@ -1,0 +1,255 @@
+#include "catch.hpp"
+
+#include <cascade/calibrate.hpp>
+#include <cascade/curve.hpp>
+#include <cascade/detail/number.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+// The shim's `Approx` may name Catch2 v2's vector matcher, so name the class directly.
+#ifdef CASCADE_CATCH2_V2
+inline Catch::Detail::Approx approx(double v) { return Catch::Detail::Approx(v); }
+#else
+inline Catch::Approx approx(double v) { return Catch::Approx(v); }
+#endif
+
+namespace {
+
+cascade::OutcomeTable table_of(const std::string& csv) {
+    std::istringstream in(csv);
+    return cascade::OutcomeTable(cascade::read_outcomes_csv(in, "fixture.csv"));
+}
+
+// Queries of varying difficulty; a model of skill s answers right with a probability that falls
+// with difficulty, and its confidence is informative but noisy (missing now and then). Costs are
+// per model; `big` is the reference.
+std::string synthetic(std::size_t queries, std::uint64_t seed) {
+    std::uint64_t state = seed * 0x9E3779B97F4A7C15ull + 1;
+    auto uniform = [&] {
+        state = state * 6364136223846793005ull + 1442695040888963407ull;
+        return static_cast<double>(state >> 11) / 9007199254740992.0;
+    };
+    struct M {
+        const char* name;
+        double skill;
+        double cost;
+    };
+    const M models[] = {{"small", 0.35, 0.001}, {"medium", 0.6, 0.004}, {"big", 0.85, 0.02}};
+    std::string out = "query_id,model,quality,cost,confidence\n";
+    for (std::size_t q = 0; q < queries; ++q) {
+        const double difficulty = uniform();
+        for (const M& m : models) {
+            const double p = std::min(1.0, std::max(0.0, m.skill + 0.5 - difficulty));
+            const int right = uniform() < p ? 1 : 0;
+            const double noise = uniform();
+            const double conf = std::round((0.45 * right + 0.25 * p + 0.3 * noise) * 50.0) / 50.0;
+            const std::string c = uniform() < 0.03 ? "" : cascade::detail::format_number(conf);
+            out += "q" + std::to_string(seed) + "-" + std::to_string(q) + "," + m.name + "," + std::to_string(right) +
+                   "," + cascade::detail::format_number(m.cost) + "," + c + "\n";
+        }
+    }
+    return out;
+}
+
+// The cheapest (chain, thresholds) meeting the target on `t`, by replaying every setting.
+struct Brute {
+    double cost = std::numeric_limits<double>::infinity();
+    double quality = 0;
+};
+Brute brute_force(const cascade::OutcomeTable& t, double target, const std::string& ref) {
+    const double need = target * t.mean_quality(t.model_index(ref));
+    Brute best;
+    const std::vector<std::vector<std::string>> chains = {
+        {"small"}, {"medium"}, {"big"}, {"small", "medium"}, {"small", "big"}, {"medium", "big"}};
+    for (const auto& chain : chains) {
+        for (const auto& p : cascade::cascade_curve(t, chain, {1000000})) {
+            const auto r = cascade::replay_cascade(t, chain, p.thresholds);
+            if (r.quality >= need - 1e-12 && r.cost < best.cost) best = {r.cost, r.quality};
+        }
+    }
+    // Three tiers: every pair of distinct confidences.
+    const auto a = cascade::cascade_curve(t, {"small", "big"}, {1000000});
+    const auto b = cascade::cascade_curve(t, {"medium", "big"}, {1000000});
+    for (const auto& x : a) {
+        for (const auto& y : b) {
+            const auto r = cascade::replay_cascade(t, {"small", "medium", "big"}, {x.thresholds[0], y.thresholds[0]});
+            if (r.quality >= need - 1e-12 && r.cost < best.cost) best = {r.cost, r.quality};
+        }
+    }
+    return best;
+}
+
+cascade::CalibrateOptions options(double target, cascade::CalibrationMode mode) {
+    cascade::CalibrateOptions o;
+    o.reference = "big";
+    o.target = target;
+    o.mode = mode;
+    return o;
+}
+
+}  // namespace
+
+TEST_CASE("naive calibration finds the cheapest setting a brute-force replay finds") {
+    const auto t = table_of(synthetic(300, 1));
+    for (const double target : {0.8, 0.9, 0.95, 1.0}) {
+        INFO("target " << target);
+        const auto c = cascade::calibrate(t, options(target, cascade::CalibrationMode::naive));
+        const Brute b = brute_force(t, target, "big");
+        CHECK(c.target_met);
+        CHECK(c.train.cost == approx(b.cost).epsilon(1e-12));
+        CHECK(c.train.quality >= target * c.reference_quality - 1e-12);
+        // The reported figures are a replay of the chosen setting.
+        const auto r = cascade::replay_cascade(t, c.chain, c.thresholds);
+        CHECK(r.cost == c.train.cost);
+        CHECK(r.quality == c.train.quality);
+        CHECK(c.saving == approx(1.0 - c.train.cost / c.reference_cost));
+        CHECK(c.chains == 7);
+    }
+}
+
+TEST_CASE("guarded calibration passes its bound and costs at least the naive choice") {
+    const auto t = table_of(synthetic(1500, 2));
+    const auto naive = cascade::calibrate(t, options(0.95, cascade::CalibrationMode::naive));
+    const auto guarded = cascade::calibrate(t, options(0.95, cascade::CalibrationMode::guarded));
+    CHECK(guarded.target_met);
+    CHECK(guarded.loss_bound <= guarded.allowed_loss);
+    CHECK(guarded.allowed_loss > 0.0);
+    CHECK(guarded.train.cost >= naive.train.cost);
+    CHECK(guarded.train.quality >= naive.train.quality - 1e-12);
+    // It does save something on this data, and keeps the reference's quality more closely.
+    CHECK(guarded.saving > 0.2);
+    CHECK(guarded.train.quality >= 0.95 * guarded.reference_quality);
+}
+
+TEST_CASE("guarded calibration holds the target on new samples far more often than naive") {
+    int naive_misses = 0;
+    int guarded_misses = 0;
+    const int trials = 12;
+    for (int i = 0; i < trials; ++i) {
+        const auto train = table_of(synthetic(800, 100 + static_cast<std::uint64_t>(i)));
+        const auto test = table_of(synthetic(4000, 500 + static_cast<std::uint64_t>(i)));
+        const double ref = test.mean_quality(test.model_index("big"));
+        for (const auto mode : {cascade::CalibrationMode::naive, cascade::CalibrationMode::guarded}) {
+            const auto c = cascade::calibrate(train, options(0.95, mode));
+            const auto r = cascade::replay_cascade(test, c.chain, c.thresholds);
+            const bool miss = r.quality < 0.95 * ref;
+            (mode == cascade::CalibrationMode::naive ? naive_misses : guarded_misses) += miss ? 1 : 0;
+        }
+    }
+    // delta = 0.1: at most a few misses in 12; naive misses about half the time.
+    CHECK(guarded_misses <= 2);
+    CHECK(naive_misses >= 3);
+    CHECK(guarded_misses < naive_misses);
+}
+
+TEST_CASE("a target of the reference's full quality falls back to the reference when nothing else is safe") {
+    // The reference is always right; a cheaper model can only lose quality.
+    std::string csv = "query_id,model,quality,cost,confidence\n";
+    for (int q = 0; q < 200; ++q) {
+        const std::string id = "q" + std::to_string(q);
+        csv += id + ",small," + (q % 5 == 0 ? "0" : "1") + ",0.001," + (q % 5 == 0 ? "0.2" : "0.9") + "\n";
+        csv += id + ",big,1,0.02,\n";
+    }
+    const auto t = table_of(csv);
+    // Naive: the perfect confidence lets small answer 80% at no loss.
+    const auto naive = cascade::calibrate(t, options(1.0, cascade::CalibrationMode::naive));
+    CHECK(naive.chain == std::vector<std::string>{"small", "big"});
+    const auto c = cascade::calibrate(t, options(1.0, cascade::CalibrationMode::guarded));
+    CHECK(c.target_met);
+    CHECK(c.chain == std::vector<std::string>{"big"});
+    CHECK(c.saving == 0.0);
+    CHECK(c.loss_bound == 0.0);
+}
+
+TEST_CASE("a budget gives the best quality that costs at most that") {
+    const auto t = table_of(synthetic(300, 4));
+    auto o = options(0.95, cascade::CalibrationMode::naive);
+    o.budget = 0.006;
+    const auto c = cascade::calibrate(t, o);
+    CHECK(c.target_met);
+    CHECK(c.train.cost <= 0.006 + 1e-15);
+    // No setting on the curves of the two-tier chains within budget does better.
+    for (const auto& chain : {std::vector<std::string>{"small", "big"}, std::vector<std::string>{"medium", "big"},
+                              std::vector<std::string>{"small", "medium"}}) {
+        for (const auto& p : cascade::cascade_curve(t, chain, {1000000})) {
+            if (p.cost <= 0.006) CHECK(p.quality <= c.train.quality + 1e-12);
+        }
+    }
+    o.budget = 0.0001;  // below every model
+    const auto none = cascade::calibrate(t, o);
+    CHECK_FALSE(none.target_met);
+    CHECK(none.chain == std::vector<std::string>{"small"});
+}
+
+TEST_CASE("without the reference among the models an unreachable target is reported, not met") {
+    const auto t = table_of(synthetic(300, 5));
+    auto o = options(0.99, cascade::CalibrationMode::naive);
+    o.models = {"small", "medium"};
+    const auto c = cascade::calibrate(t, o);
+    CHECK_FALSE(c.target_met);
+    for (const auto& m : c.chain) CHECK(m != "big");
+}
+
+TEST_CASE("max_tiers limits the chains searched, and progress reports each") {
+    const auto t = table_of(synthetic(100, 6));
+    auto o = options(0.9, cascade::CalibrationMode::naive);
+    o.max_tiers = 2;
+    std::vector<std::size_t> seen;
+    o.progress = [&](std::size_t done, std::size_t total) {
+        CHECK(total == 6);
+        seen.push_back(done);
+    };
+    const auto c = cascade::calibrate(t, o);
+    CHECK(c.chains == 6);
+    CHECK(seen == std::vector<std::size_t>{1, 2, 3, 4, 5, 6});
+    CHECK(c.chain.size() <= 2);
+}
+
+TEST_CASE("calibration refuses bad options and incomplete logs") {
+    const auto t = table_of(synthetic(50, 7));
+    auto bad = [&](auto change) {
+        auto o = options(0.9, cascade::CalibrationMode::guarded);
+        change(o);
+        return o;
+    };
+    CHECK_THROWS_AS(cascade::calibrate(t, bad([](auto& o) { o.reference = ""; })), std::invalid_argument);
+    CHECK_THROWS_AS(cascade::calibrate(t, bad([](auto& o) { o.reference = "nope"; })), std::invalid_argument);
+    CHECK_THROWS_AS(cascade::calibrate(t, bad([](auto& o) { o.target = 0.0; })), std::invalid_argument);
+    CHECK_THROWS_AS(cascade::calibrate(t, bad([](auto& o) { o.target = std::nan(""); })), std::invalid_argument);
+    CHECK_THROWS_AS(cascade::calibrate(t, bad([](auto& o) { o.max_tiers = 0; })), std::invalid_argument);
+    CHECK_THROWS_AS(cascade::calibrate(t, bad([](auto& o) { o.delta = 0.0; })), std::invalid_argument);
+    CHECK_THROWS_AS(cascade::calibrate(t, bad([](auto& o) { o.delta = 1.0; })), std::invalid_argument);
+    CHECK_THROWS_AS(cascade::calibrate(t, bad([](auto& o) { o.budget = -1.0; })), std::invalid_argument);
+    CHECK_THROWS_AS(cascade::calibrate(t, bad([](auto& o) { o.models = {"small", "small"}; })), std::invalid_argument);
+    CHECK_THROWS_AS(cascade::calibrate(t, bad([](auto& o) { o.models = {"small", "huge"}; })), std::invalid_argument);
+
+    const auto gap = table_of("query_id,model,quality,cost,confidence\nq1,a,1,1,0.5\nq1,big,1,2,\nq2,big,1,2,\n");
+    try {
+        cascade::calibrate(gap, options(0.9, cascade::CalibrationMode::naive));
+        FAIL("no throw");
+    } catch (const cascade::ParseError& e) {
+        CHECK(e.reason().find("query \"q2\" has no outcome for model \"a\"") != std::string::npos);
+    }
+}
+
+TEST_CASE("the KL bound matches the exact binomial bound when nothing was seen, and narrows with n") {
+    using cascade::detail::kl_lower_bound;
+    using cascade::detail::kl_upper_bound;
+    // For zero events the Clopper-Pearson upper bound is 1 - delta^(1/n); so is the KL bound.
+    CHECK(kl_upper_bound(0.0, 100, 0.05) == approx(1.0 - std::pow(0.05, 0.01)).epsilon(1e-9));
+    CHECK(kl_upper_bound(0.1, 1000, 0.05) > 0.1);
+    CHECK(kl_upper_bound(0.1, 1000, 0.05) < kl_upper_bound(0.1, 100, 0.05));
+    CHECK(kl_upper_bound(0.1, 1000, 0.05) < kl_upper_bound(0.1, 1000, 0.01));
+    CHECK(kl_lower_bound(0.1, 1000, 0.05) < 0.1);
+    CHECK(kl_lower_bound(0.0, 1000, 0.05) == 0.0);
+    CHECK(kl_upper_bound(1.0, 10, 0.05) == 1.0);
+    // Tighter than Hoeffding's bound for a rare event.
+    CHECK(kl_upper_bound(0.02, 1000, 0.05) < 0.02 + std::sqrt(std::log(1.0 / 0.05) / 2000.0));
+}

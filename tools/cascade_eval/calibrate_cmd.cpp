@@ -1,0 +1,155 @@
+// cascade-eval calibrate: choose a cascade on one log, report it on that log and another.
+#include <algorithm>
+#include <cmath>
+#include <iostream>
+#include <optional>
+
+#include <cascade/calibrate.hpp>
+#include <cascade/curve.hpp>
+
+#include "cli.hpp"
+#include "commands.hpp"
+#include "common.hpp"
+#include "svg_plot.hpp"
+
+namespace cascade_eval {
+
+int run_calibrate(const std::vector<std::string>& words) {
+    const Args args("calibrate", words,
+                    {"--train", "--test", "--log", "--split", "--seed", "--reference", "--target", "--budget", "--models",
+                     "--max-tiers", "--delta", "--max-candidates", "--svg"},
+                    {"--naive", "--json", "--quiet"});
+    Progress progress{args.has("--quiet")};
+
+    // Either --train [--test], or --log with --split.
+    std::optional<cascade::OutcomeTable> train;
+    std::optional<cascade::OutcomeTable> test;
+    if (args.has("--log")) {
+        if (args.has("--train") || args.has("--test")) throw UsageError("give either --log with --split, or --train [--test]");
+        const double fraction = args.number("--split").value_or(0.5);
+        if (!(fraction > 0 && fraction < 1)) throw UsageError("option --split: the training share must be in (0, 1)");
+        const auto seed = args.count("--seed").value_or(1);
+        const cascade::OutcomeTable all(read_log(args.require("--log"), progress));
+        auto parts = cascade::split_by_query(all, fraction, seed);
+        train = std::move(parts.first);
+        test = std::move(parts.second);
+    } else {
+        if (args.has("--split") || args.has("--seed")) throw UsageError("--split and --seed go with --log");
+        train.emplace(read_log(args.require("--train"), progress));
+        if (auto path = args.get("--test")) test.emplace(read_log(*path, progress));
+    }
+
+    cascade::CalibrateOptions o;
+    o.reference = args.require("--reference");
+    o.target = args.number("--target").value_or(0.95);
+    if (!(o.target > 0.0 && o.target <= 1.5)) throw UsageError("option --target: a fraction of the reference's quality, e.g. 0.95");
+    o.budget = args.number("--budget");
+    o.models = args.list("--models");
+    o.max_tiers = args.count("--max-tiers").value_or(3);
+    o.mode = args.has("--naive") ? cascade::CalibrationMode::naive : cascade::CalibrationMode::guarded;
+    o.delta = args.number("--delta").value_or(0.1);
+    if (auto c = args.count("--max-candidates")) o.max_candidates = *c;
+    const std::size_t work = train->query_count() * train->model_count() * train->model_count();
+    if (work > 20000000 && !progress.quiet) {
+        o.progress = [&](std::size_t done, std::size_t total) {
+            if (done == total || done % std::max<std::size_t>(1, total / 10) == 0) {
+                progress.say("searched " + std::to_string(done) + " of " + std::to_string(total) + " chains");
+            }
+        };
+    }
+    const cascade::Calibration c = cascade::calibrate(*train, o);
+
+    std::vector<SetReport> sets;
+    sets.push_back(measure("train", *train, c.chain, c.thresholds, o.reference));
+    if (test) sets.push_back(measure("test", *test, c.chain, c.thresholds, o.reference));
+    const char* mode = o.mode == cascade::CalibrationMode::guarded && !o.budget ? "guarded" : "naive";
+
+    if (auto svg = args.get("--svg")) {
+        const cascade::OutcomeTable& shown = test ? *test : *train;
+        const std::string set = test ? "test" : "train";
+        Plot plot;
+        plot.title = "Cost and quality of " + join(c.chain, " > ") + " (" + set + ", " + std::to_string(shown.query_count()) + " queries)";
+        plot.subtitle = "chosen on train: " + std::string(mode) + ", target " + percent(o.target, 0) + " of " + o.reference +
+                        "; saving " + percent(sets.back().saving()) + " on " + set;
+        if (c.chain.size() > 1) {
+            for (const auto& p : cascade::cascade_curve(shown, c.chain, {4000})) plot.cloud.push_back({p.cost, p.quality});
+            plot.frontier = cascade::pareto_frontier(plot.cloud);
+        }
+        std::vector<std::string> names;
+        for (const std::string& m : shown.models()) {
+            const std::size_t i = shown.model_index(m);
+            bool complete = true;
+            for (std::size_t q = 0; q < shown.query_count() && complete; ++q) complete = shown.has(i, q);
+            if (complete) names.push_back(m);
+        }
+        plot.models = cascade::model_points(shown, names);
+        plot.oracle = cascade::oracle_point(shown, c.chain);
+        const std::size_t first = shown.model_index(c.chain.front());
+        const std::size_t ref = shown.model_index(o.reference);
+        if (first != ref) {
+            plot.random_line = cascade::random_router_curve({shown.mean_cost(first), shown.mean_quality(first)},
+                                                            {shown.mean_cost(ref), shown.mean_quality(ref)}, 1);
+        }
+        plot.chosen = cascade::CostQuality{sets.back().replay.cost, sets.back().replay.quality};
+        plot.chosen_label = "chosen setting";
+        plot.cloud_label = "thresholds of the chosen chain";
+        if (!o.budget) {
+            plot.target_quality = o.target * sets.back().reference_quality;
+            plot.target_label = "target: " + percent(o.target, 0) + " of " + o.reference;
+        }
+        write_file(*svg, render_svg(plot));
+    }
+
+    if (args.has("--json")) {
+        std::vector<std::pair<std::string, Json>> members = {
+            {"chain", json_strings(c.chain)},
+            {"thresholds", json_numbers(c.thresholds)},
+            {"reference", Json(o.reference)},
+            {"mode", Json(mode)},
+            {"target", o.budget ? Json(nullptr) : Json(o.target)},
+            {"budget", o.budget ? Json(*o.budget) : Json(nullptr)},
+            {"delta", Json(o.delta)},
+            {"target_met", Json(c.target_met)},
+            {"loss_bound", Json(c.loss_bound)},
+            {"allowed_loss", Json(c.allowed_loss)},
+            {"chains_searched", Json(c.chains)},
+            {"settings_searched", Json(c.settings)},
+        };
+        for (const SetReport& s : sets) members.emplace_back(s.name, s.to_json(o.target));
+        std::cout << json_object(std::move(members)).dump() << "\n";
+    } else {
+        std::cout << "chain:       " << join(c.chain, " > ") << "\n";
+        if (!c.thresholds.empty()) {
+            std::cout << "thresholds:  ";
+            for (std::size_t i = 0; i < c.thresholds.size(); ++i) {
+                std::cout << (i ? ", " : "") << c.chain[i] << " accepts at confidence >= "
+                          << cascade::detail::format_number(c.thresholds[i]);
+            }
+            std::cout << "\n";
+        }
+        std::cout << "\n" << text_report(sets, o.reference) << "\n";
+        if (o.budget) {
+            std::cout << "budget " << dollars(*o.budget) << " per query (naive): " << (c.target_met ? "met" : "NOT met") << "\n";
+        } else {
+            std::cout << "target " << percent(o.target, 1) << " of " << o.reference << "'s quality (" << mode;
+            if (o.mode == cascade::CalibrationMode::guarded) std::cout << ", delta " << cascade::detail::format_number(o.delta);
+            std::cout << "): " << (c.target_met ? "met on train" : "NOT met by any setting on train");
+            if (o.mode == cascade::CalibrationMode::guarded) {
+                std::cout << "; loss bound " << fixed(c.loss_bound) << " <= allowed " << fixed(c.allowed_loss);
+            }
+            std::cout << "\n";
+            if (test) {
+                std::cout << "on test: " << (sets[1].relative_quality() >= o.target - 1e-12 ? "met" : "missed") << " ("
+                          << fixed(sets[1].relative_quality()) << " of " << o.reference << ")\n";
+            }
+        }
+        std::cout << "searched " << c.chains << " chains, " << c.settings << " settings\n";
+    }
+    if (!c.target_met) {
+        std::cerr << "cascade-eval: no setting met the " << (o.budget ? "budget" : "target") << " on train\n";
+        return exit_target_missed;
+    }
+    return exit_ok;
+}
+
+}  // namespace cascade_eval

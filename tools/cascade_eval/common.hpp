@@ -1,0 +1,74 @@
+// What the commands of cascade-eval share: reading logs with progress, number formatting and
+// building JSON output.
+#ifndef CASCADE_EVAL_COMMON_HPP
+#define CASCADE_EVAL_COMMON_HPP
+
+#include <cstddef>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <cascade/detail/json.hpp>
+#include <cascade/outcome_log.hpp>
+#include <cascade/replay.hpp>
+
+namespace cascade_eval {
+
+using Json = cascade::detail::JsonValue;
+
+/// Exit codes: what a script can branch on.
+enum ExitCode : int {
+    exit_ok = 0,
+    exit_bad_input = 1,       ///< a malformed or unreadable file (file:line: reason on stderr)
+    exit_usage = 2,           ///< a mistake on the command line or an invalid option value
+    exit_target_missed = 3,   ///< calibrate found no setting meeting the target (the report is printed)
+};
+
+/// Where progress goes: stderr, unless --quiet.
+struct Progress {
+    bool quiet = false;
+    void say(const std::string& line) const;
+};
+
+/// Reads an outcome log (CSV, or JSON Lines for .jsonl/.ndjson), reporting progress on large ones.
+cascade::OutcomeLog read_log(const std::string& path, const Progress& progress);
+
+/// "0.8512"; "12.3%"; "$0.000123".
+std::string fixed(double x, int decimals = 4);
+std::string percent(double fraction, int decimals = 1);
+std::string dollars(double x);
+
+/// "a > b > c".
+std::string join(const std::vector<std::string>& items, const std::string& separator);
+
+/// JSON builders.
+Json json_object(std::vector<std::pair<std::string, Json>> members);
+Json json_strings(const std::vector<std::string>& items);
+Json json_numbers(const std::vector<double>& items);
+
+/// A replay's figures, with the reference's on the same queries.
+struct SetReport {
+    std::string name;  ///< "train", "test", "log"
+    cascade::ReplayResult replay;
+    double reference_quality = 0.0;
+    double reference_cost = 0.0;
+    [[nodiscard]] double saving() const { return reference_cost > 0 ? 1.0 - replay.cost / reference_cost : 0.0; }
+    [[nodiscard]] double relative_quality() const {
+        return reference_quality > 0 ? replay.quality / reference_quality : 0.0;
+    }
+    [[nodiscard]] Json to_json(double target) const;
+};
+
+/// Replays `chain` on `table` and measures `reference` there too.
+SetReport measure(const std::string& name, const cascade::OutcomeTable& table, const std::vector<std::string>& chain,
+                  const std::vector<double>& thresholds, const std::string& reference);
+
+/// Side-by-side text table of one or more sets.
+std::string text_report(const std::vector<SetReport>& sets, const std::string& reference);
+
+/// Writes `text` to `path`; throws cascade::ParseError naming the file when it cannot.
+void write_file(const std::string& path, const std::string& text);
+
+}  // namespace cascade_eval
+
+#endif  // CASCADE_EVAL_COMMON_HPP

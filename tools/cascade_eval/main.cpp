@@ -1,0 +1,75 @@
+// cascade-eval: what a cascade saves on logged traffic, and the thresholds that hold a quality
+// target. See docs/eval.md.
+#include <exception>
+#include <iostream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <cascade/detail/json.hpp>
+#include <cascade/parse_error.hpp>
+
+#include "cli.hpp"
+#include "commands.hpp"
+#include "common.hpp"
+
+namespace cascade_eval {
+
+const char* usage() {
+    return "usage: cascade-eval <command> [options]\n"
+           "\n"
+           "commands:\n"
+           "  calibrate  choose a cascade (models and thresholds) on a training log\n"
+           "      --train TRAIN.csv [--test TEST.csv] | --log LOG.csv [--split 0.5] [--seed 1]\n"
+           "      --reference MODEL [--target 0.95] [--budget DOLLARS] [--models m1,m2,...]\n"
+           "      [--max-tiers 3] [--naive] [--delta 0.1] [--max-candidates N] [--svg FILE] [--json] [--quiet]\n"
+           "  curve      the cost/quality curve of one chain as its thresholds sweep\n"
+           "      --log LOG.csv --chain m1,m2[,...] [--max-points 2000] [--svg FILE] [--json] [--quiet]\n"
+           "  route      train the text scorer as a router and report APGR and CPT\n"
+           "      --train TRAIN.csv --train-queries Q.csv --test TEST.csv --test-queries Q.csv\n"
+           "      --weak MODEL --strong MODEL [--seed 1] [--svg FILE] [--json] [--quiet]\n"
+           "  split      split a log in two by query id, reproducibly\n"
+           "      --log LOG.csv [--fraction 0.5] [--seed 1] --train-out A.csv --test-out B.csv\n"
+           "\n"
+           "Logs are CSV (query_id,model,quality,cost[,confidence,benchmark,...]) or JSON Lines (.jsonl).\n"
+           "Exit codes: 0 ok, 1 malformed or unreadable input, 2 bad command line, 3 target not met.\n";
+}
+
+}  // namespace cascade_eval
+
+int main(int argc, char** argv) {
+    using namespace cascade_eval;
+    std::vector<std::string> words(argv + 1, argv + argc);
+    if (words.empty()) {
+        std::cerr << usage();
+        return exit_usage;
+    }
+    const std::string command = words.front();
+    words.erase(words.begin());
+    if (command == "--help" || command == "-h" || command == "help") {
+        std::cout << usage();
+        return exit_ok;
+    }
+    try {
+        if (command == "calibrate") return run_calibrate(words);
+        if (command == "curve") return run_curve(words);
+        if (command == "route") return run_route(words);
+        if (command == "split") return run_split(words);
+        throw UsageError("unknown command \"" + command + "\"");
+    } catch (const UsageError& e) {
+        std::cerr << "cascade-eval: " << e.what() << "\n(run cascade-eval --help for the options)\n";
+        return exit_usage;
+    } catch (const cascade::ParseError& e) {
+        std::cerr << "cascade-eval: " << e.what() << "\n";
+        return exit_bad_input;
+    } catch (const cascade::detail::JsonError& e) {
+        std::cerr << "cascade-eval: " << e.what() << "\n";
+        return exit_bad_input;
+    } catch (const std::invalid_argument& e) {
+        std::cerr << "cascade-eval: " << e.what() << "\n";
+        return exit_usage;
+    } catch (const std::exception& e) {
+        std::cerr << "cascade-eval: " << e.what() << "\n";
+        return exit_bad_input;
+    }
+}
