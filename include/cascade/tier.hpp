@@ -148,6 +148,20 @@ auto tier(std::string name, Model&& model, Verifier&& verifier, Cost&& cost) {
                 std::forward<Cost>(cost));
 }
 
+/// Refuses, with a message of its own, a 4th argument that is neither a threshold nor a cost
+/// (say a cost function passed without cascade::cost_from).
+template <class Model, class Verifier, class Fourth,
+          std::enable_if_t<!detail::is_cost_spec_v<Verifier> && !detail::is_cost_spec_v<Fourth> &&
+                               !std::is_convertible_v<Fourth, double>,
+                           int> = 0>
+auto tier(std::string, Model&&, Verifier&&, Fourth&&) {
+    static_assert(detail::always_false_v<Fourth>,
+                  "cascade::tier: the cost must be cascade::price_per_call(dollars) or "
+                  "cascade::cost_from(fn) with fn as double(const Response&) or "
+                  "double(const Request&, const Response&); a 4th argument may also be the threshold (a double)");
+    return NoVerifier{};  // never reached: deducing the return type reports the assertion first
+}
+
 namespace detail {
 
 template <class T>

@@ -1,7 +1,8 @@
 # Configures, builds and tests cascade in a nested build tree: one entry of the test matrix.
 # Run as: cmake -DSOURCE_DIR=<dir> -DBINARY_DIR=<dir> -DGENERATOR=<name> [-DMAKE_PROGRAM=<path>]
 #               -DCOMPILER=<c++> [-DFLAGS=<flags>] [-DBUILD_TYPE=<type>] -DSTANDARDS=<17,20>
-#               [-DCHECK_HEADERS=<ON|OFF>] [-DEXCLUDE_LABELS=<regex>] [-DMISSING=<why>]
+#               [-DCHECK_HEADERS=<ON|OFF>] [-DEXCLUDE_LABELS=<regex>] [-DONLY_LABEL=<label>]
+#               [-DMISSING=<why>]
 #               -P run_suite.cmake
 cmake_minimum_required(VERSION 3.16)
 if(MISSING)
@@ -14,6 +15,12 @@ string(REPLACE "," ";" STANDARDS "${STANDARDS}")
 if(NOT DEFINED CHECK_HEADERS OR CHECK_HEADERS STREQUAL "")
   set(CHECK_HEADERS ON)
 endif()
+# A build of only the tests with one label leaves out the examples and the tools as well.
+if(ONLY_LABEL)
+  set(EXAMPLES_AND_TOOLS OFF)
+else()
+  set(EXAMPLES_AND_TOOLS ON)
+endif()
 set(_init "${BINARY_DIR}-settings.cmake")
 file(WRITE "${_init}" "\
 set(CMAKE_CXX_COMPILER [[${COMPILER}]] CACHE FILEPATH \"\" FORCE)
@@ -24,8 +31,9 @@ set(CASCADE_CHECK_HEADERS ${CHECK_HEADERS} CACHE BOOL \"\" FORCE)
 set(CASCADE_TEST_MATRIX OFF CACHE BOOL \"\" FORCE)
 set(CASCADE_BUILD_BENCHMARKS OFF CACHE BOOL \"\" FORCE)
 set(CASCADE_BUILD_TESTS ON CACHE BOOL \"\" FORCE)
-set(CASCADE_BUILD_EXAMPLES ON CACHE BOOL \"\" FORCE)
-set(CASCADE_BUILD_TOOLS ON CACHE BOOL \"\" FORCE)
+set(CASCADE_BUILD_EXAMPLES ${EXAMPLES_AND_TOOLS} CACHE BOOL \"\" FORCE)
+set(CASCADE_BUILD_TOOLS ${EXAMPLES_AND_TOOLS} CACHE BOOL \"\" FORCE)
+set(CASCADE_TEST_ONLY_LABEL [[${ONLY_LABEL}]] CACHE STRING \"\" FORCE)
 ")
 if(MAKE_PROGRAM)
   file(APPEND "${_init}" "set(CMAKE_MAKE_PROGRAM [[${MAKE_PROGRAM}]] CACHE FILEPATH \"\" FORCE)\n")
