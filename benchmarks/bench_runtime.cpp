@@ -17,6 +17,8 @@
 #include <chrono>
 #include <cstdint>
 #include <thread>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -151,6 +153,28 @@ void cascade_retry_breaker(benchmark::State& state) {
     for (auto _ : state) benchmark::DoNotOptimize(x = c.run(x).value());
 }
 BENCHMARK(cascade_retry_breaker);
+
+// Hedging that is configured but not needed: the first tier answers at once, long before its
+// delay. The hedged cascade starts and joins a helper thread per query; the same two tiers
+// without the hedge are the baseline. Wall time: the helper's start-up is what is paid.
+auto echo_two_tiers() {
+    return std::make_tuple(cascade::tier("first", Echo{}, [](int) { return true; }), cascade::tier("second", Echo{}));
+}
+void cascade_two_tiers(benchmark::State& state) {
+    auto [first, second] = echo_two_tiers();
+    cascade::Cascade c{std::move(first), std::move(second)};
+    int x = 0;
+    for (auto _ : state) benchmark::DoNotOptimize(x = c.run(x).value());
+}
+BENCHMARK(cascade_two_tiers)->UseRealTime();
+
+void cascade_hedged_unused(benchmark::State& state) {
+    auto [first, second] = echo_two_tiers();
+    cascade::Cascade c{cascade::with_hedge_after(std::move(first), std::chrono::hours(1)), std::move(second)};
+    int x = 0;
+    for (auto _ : state) benchmark::DoNotOptimize(x = c.run(x).value());
+}
+BENCHMARK(cascade_hedged_unused)->UseRealTime();
 
 }  // namespace
 

@@ -20,15 +20,17 @@ cascade::Stats fixture_stats() {
     s.unanswered = 1;
     s.escalations = 4;
     s.errors = 2;
+    s.hedges = 1;
     s.cost = 0.0125;
     s.baseline_cost = 0.05;
     s.latency = 1500ms;
     cascade::TierStats mini;
     mini.name = "mini";
-    mini.calls = 10;
+    mini.calls = 11;
     mini.accepted = 6;
     mini.rejected = 3;
     mini.model_errors = 1;
+    mini.cancelled = 1;
     mini.cost = 0.0025;
     mini.latency = 500ms;
     cascade::TierStats big;
@@ -79,6 +81,9 @@ TEST_CASE("renders a cascade's stats in the text exposition format") {
         "# HELP qa_errors_total Model and verifier errors, over all tiers.\n"
         "# TYPE qa_errors_total counter\n"
         "qa_errors_total{env=\"prod\"} 2\n"
+        "# HELP qa_hedges_total Backups started by hedged tiers.\n"
+        "# TYPE qa_hedges_total counter\n"
+        "qa_hedges_total{env=\"prod\"} 1\n"
         "# HELP qa_cost_dollars_total Dollars spent, over all tiers.\n"
         "# TYPE qa_cost_dollars_total counter\n"
         "qa_cost_dollars_total{env=\"prod\"} 0.0125\n"
@@ -90,7 +95,7 @@ TEST_CASE("renders a cascade's stats in the text exposition format") {
         "qa_latency_seconds_total{env=\"prod\"} 1.5\n"
         "# HELP qa_tier_calls_total Calls to the tier's model.\n"
         "# TYPE qa_tier_calls_total counter\n"
-        "qa_tier_calls_total{env=\"prod\",tier=\"mini\"} 10\n"
+        "qa_tier_calls_total{env=\"prod\",tier=\"mini\"} 11\n"
         "qa_tier_calls_total{env=\"prod\",tier=\"big \\\"v2\\\"\"} 4\n"
         "# HELP qa_tier_accepted_total Answers that passed the tier's check.\n"
         "# TYPE qa_tier_accepted_total counter\n"
@@ -112,6 +117,10 @@ TEST_CASE("renders a cascade's stats in the text exposition format") {
         "# TYPE qa_tier_cost_errors_total counter\n"
         "qa_tier_cost_errors_total{env=\"prod\",tier=\"mini\"} 0\n"
         "qa_tier_cost_errors_total{env=\"prod\",tier=\"big \\\"v2\\\"\"} 1\n"
+        "# HELP qa_tier_cancelled_total Calls that lost a hedge race.\n"
+        "# TYPE qa_tier_cancelled_total counter\n"
+        "qa_tier_cancelled_total{env=\"prod\",tier=\"mini\"} 1\n"
+        "qa_tier_cancelled_total{env=\"prod\",tier=\"big \\\"v2\\\"\"} 0\n"
         "# HELP qa_tier_cost_dollars_total Dollars spent at the tier.\n"
         "# TYPE qa_tier_cost_dollars_total counter\n"
         "qa_tier_cost_dollars_total{env=\"prod\",tier=\"mini\"} 0.0025\n"

@@ -261,6 +261,47 @@ TEST_CASE("stops retrying when the next wait would pass the call's deadline") {
     CHECK(retrying.stats().give_ups == 1);
 }
 
+TEST_CASE("does not retry a call whose hedge race is lost, and retries while the race is open") {
+    cascade::ManualClock clock;
+    std::atomic<bool> lost{true};
+    cascade::CallContext ctx;
+    ctx.cancel_flag = &lost;
+    auto loser = cascade::with_retry(FailsFirst<>{1}, no_jitter(5), cascade::retry_any_error, clock);
+    CHECK_THROWS_WITH(loser(1, ctx), "failure 1");
+    CHECK(loser.stats().calls == 1);
+    CHECK(clock.elapsed() == 0ms);
+
+    lost = false;
+    auto racing = cascade::with_retry(FailsFirst<>{1}, no_jitter(5), cascade::retry_any_error, clock);
+    CHECK(racing(1, ctx) == 2);
+    CHECK(racing.stats().calls == 2);
+}
+
+namespace {
+// A clock whose every sleep ends with the hedge race lost, as if the other call had just won.
+struct LosingClock {
+    cascade::ManualClock inner;
+    std::atomic<bool>* lost;
+    [[nodiscard]] std::chrono::steady_clock::time_point now() const noexcept { return inner.now(); }
+    void sleep_for(std::chrono::nanoseconds d) const {
+        inner.sleep_for(d);
+        lost->store(true);
+    }
+};
+}  // namespace
+
+TEST_CASE("a race lost during the wait before a retry ends the wait, and there is no retry") {
+    std::atomic<bool> lost{false};
+    cascade::CallContext ctx;
+    ctx.cancel_flag = &lost;
+    LosingClock clock{cascade::ManualClock{}, &lost};
+    auto retrying = cascade::with_retry(FailsFirst<>{1}, no_jitter(5, 100ms), cascade::retry_any_error, clock);
+    CHECK_THROWS_WITH(retrying(1, ctx), "failure 1");
+    CHECK(retrying.stats().calls == 1);
+    CHECK(clock.inner.elapsed() < 100ms);  // the 100 ms backoff was cut short
+    CHECK(retrying.stats().waited == clock.inner.elapsed());
+}
+
 TEST_CASE("in a cascade with a deadline, retries end in time for the next tier") {
     cascade::ManualClock clock;
     cascade::CascadeOptions options;

@@ -21,6 +21,9 @@ enum class EventKind {
     retried,         ///< a retry wrapper is calling its model again (`detail` holds the error)
     breaker_opened,  ///< a circuit breaker stopped calling its model
     cache_hit,       ///< a cache answered without calling its model
+    /// a hedged tier had not answered after its delay: the tier at `tier_index` (the next one)
+    /// is started alongside it, on a helper thread; its tier_started and tier_finished follow
+    hedge_started,
 };
 
 constexpr std::string_view to_string(EventKind k) noexcept {
@@ -33,6 +36,7 @@ constexpr std::string_view to_string(EventKind k) noexcept {
         case EventKind::retried: return "retried";
         case EventKind::breaker_opened: return "breaker_opened";
         case EventKind::cache_hit: return "cache_hit";
+        case EventKind::hedge_started: return "hedge_started";
     }
     return "unknown";
 }
@@ -60,8 +64,10 @@ inline Event tier_event(EventKind kind, std::string_view tier, std::size_t index
 }
 }  // namespace detail
 
-/// A hook called for every event, from the thread that runs the query; it must be thread-safe
-/// when queries run concurrently, and should be quick. An empty hook costs one branch per event.
+/// A hook called for every event, from the thread that runs the query, or, for the backup of a
+/// hedged tier (hedge_started and the backup's tier events), from the helper thread that runs it,
+/// while the query's thread may be reporting too. It must be thread-safe when queries run
+/// concurrently or a tier is hedged, and should be quick. An empty hook costs one branch per event.
 using EventHook = std::function<void(const Event&)>;
 
 }  // namespace cascade

@@ -147,6 +147,7 @@ public:
         counter(p + "_unanswered_total", "Queries left without an answer.", labels, s.unanswered);
         counter(p + "_escalations_total", "Calls to tiers past the first.", labels, s.escalations);
         counter(p + "_errors_total", "Model and verifier errors, over all tiers.", labels, s.errors);
+        counter(p + "_hedges_total", "Backups started by hedged tiers.", labels, s.hedges);
         counter(p + "_cost_dollars_total", "Dollars spent, over all tiers.", labels, s.cost);
         if (s.baseline_cost) {
             gauge(p + "_baseline_cost_dollars", "What the same queries would have cost on the last tier alone.",
@@ -161,6 +162,7 @@ public:
             counter(p + "_tier_model_errors_total", "Calls whose model threw.", l, t.model_errors);
             counter(p + "_tier_verifier_errors_total", "Calls whose verifier failed.", l, t.verifier_errors);
             counter(p + "_tier_cost_errors_total", "Calls whose cost function failed.", l, t.cost_errors);
+            counter(p + "_tier_cancelled_total", "Calls that lost a hedge race.", l, t.cancelled);
             counter(p + "_tier_cost_dollars_total", "Dollars spent at the tier.", l, t.cost);
             counter(p + "_tier_latency_seconds_total", "Time spent at the tier, summed over calls.", l,
                     detail::seconds(t.latency));

@@ -29,6 +29,10 @@ enum class AttemptStatus {
     timed_out,       ///< answered after the tier's time limit: the answer was dropped, the query escalated
     deadline_passed, ///< not called: the query's deadline had passed
     over_budget,     ///< not called: its cost estimate would take the query past its cost cap
+    /// called, but lost a hedge race: still running when the other call's answer was accepted.
+    /// Its answer (if any) is dropped, its cost counts; `note` says what it did ("lost the race
+    /// to big: rejected"), `error` and `exception` keep what it threw. Not an error.
+    cancelled,
 };
 
 /// How a query's answer was settled.
@@ -48,6 +52,7 @@ constexpr std::string_view to_string(AttemptStatus s) noexcept {
         case AttemptStatus::timed_out: return "timed out";
         case AttemptStatus::deadline_passed: return "not called: deadline passed";
         case AttemptStatus::over_budget: return "not called: over budget";
+        case AttemptStatus::cancelled: return "cancelled";
     }
     return "unknown";
 }
@@ -73,7 +78,7 @@ struct Attempt {
     double cost = 0.0;                     ///< dollars: the call plus what its verifier spent
     std::chrono::nanoseconds latency{0};   ///< the model and its verifier, end to end
     std::string error;                     ///< why the model or the verifier failed
-    std::string note;                      ///< a verifier's note, or a cost function's failure
+    std::string note;                      ///< a verifier's note, a cost function's failure, a hedge's fate
     std::exception_ptr exception;          ///< what the model or the verifier threw, if anything
 
     [[nodiscard]] bool called() const noexcept {

@@ -161,7 +161,8 @@ public:
     }
 
     /// As above, within a cascade: no wait goes past the call's deadline (the retries stop
-    /// instead, so the query can escalate in time), and a model that takes the context gets it.
+    /// instead, so the query can escalate in time), a call that lost a hedge race is not retried,
+    /// and a model that takes the context gets it.
     template <class Request, std::enable_if_t<detail::model_callable_v<Model, Request>, int> = 0>
     detail::model_response_t<Model, Request> operator()(const Request& request, const CallContext& context) {
         return call(request, &context);
@@ -216,15 +217,36 @@ private:
                 }
                 wait = std::max(wait, *hint);
             }
-            if (context && context->remaining() <= wait) {
+            // No wait past the deadline, and no retry for a call whose hedge race is lost.
+            if (context && (context->remaining() <= wait || context->cancel_requested())) {
                 c.give_ups_.fetch_add(1, std::memory_order_relaxed);
                 std::rethrow_exception(error);
             }
             if (state_->hook) notify(error);
-            c.waited_ns_.fetch_add(wait.count(), std::memory_order_relaxed);
-            clock_.sleep_for(wait);
+            c.waited_ns_.fetch_add(pause(wait, context).count(), std::memory_order_relaxed);
+            if (context && context->cancel_requested()) {
+                c.give_ups_.fetch_add(1, std::memory_order_relaxed);
+                std::rethrow_exception(error);
+            }
             wait_ns = std::min(wait_ns * policy_.multiplier, max_ns);
         }
+    }
+
+    // Sleeps `wait` and returns how long it slept. A call in a hedge race sleeps in short slices,
+    // so that losing the race ends the wait instead of a retry after it.
+    std::chrono::nanoseconds pause(std::chrono::nanoseconds wait, const CallContext* context) {
+        if (context == nullptr || context->cancel_flag == nullptr) {
+            clock_.sleep_for(wait);
+            return wait;
+        }
+        constexpr std::chrono::nanoseconds slice = std::chrono::milliseconds(10);
+        std::chrono::nanoseconds slept{0};
+        while (slept < wait && !context->cancel_requested()) {
+            const auto step = std::min(slice, wait - slept);
+            clock_.sleep_for(step);
+            slept += step;
+        }
+        return slept;
     }
 
     void notify(const std::exception_ptr& error) noexcept {

@@ -13,7 +13,7 @@ namespace cascade {
 /// One tier's counters in a Cascade's stats snapshot.
 struct TierStats {
     std::string name;
-    std::uint64_t calls = 0;            ///< times the model was called
+    std::uint64_t calls = 0;            ///< times the model was called (hedge backups and cancelled calls too)
     std::uint64_t accepted = 0;         ///< answers that passed (and ended the query)
     std::uint64_t rejected = 0;         ///< answers below the threshold (the query escalated)
     std::uint64_t model_errors = 0;     ///< model threw
@@ -22,6 +22,8 @@ struct TierStats {
     std::uint64_t cost_errors = 0;      ///< cost function threw or gave NaN / negative
     std::uint64_t skipped_deadline = 0; ///< not called: the query's deadline had passed
     std::uint64_t skipped_budget = 0;   ///< not called: over the query's cost cap
+    std::uint64_t hedges = 0;           ///< calls started as the backup of a hedged tier before it
+    std::uint64_t cancelled = 0;        ///< calls that lost a hedge race (AttemptStatus::cancelled)
     double cost = 0.0;                  ///< dollars, including what verifiers spent
     std::chrono::nanoseconds latency{0};  ///< summed over calls
 };
@@ -37,6 +39,7 @@ struct Stats {
     std::uint64_t escalations = 0;  ///< calls to a tier past the first, over all queries
     std::uint64_t errors = 0;       ///< model and verifier errors and timeouts, over all tiers
     std::uint64_t hook_errors = 0;  ///< times the event hook threw
+    std::uint64_t hedges = 0;       ///< backups started by hedged tiers (see cascade::with_hedge_after)
     double cost = 0.0;              ///< dollars spent, over all tiers
     /// What the same queries would have cost on the last tier alone: its fixed price, or else the
     /// mean cost of its answered calls so far, times `queries`. Empty when it cannot be known yet
