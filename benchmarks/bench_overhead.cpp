@@ -16,63 +16,14 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
-#include <new>
 
-// ---------------------------------------------------------------------------------------------
-// Allocation counting: every form of the global operator new and delete is replaced (a
-// sanitizer's runtime may provide the forms that otherwise forward to these). The count is per
-// thread so that, in the two-thread cases, each thread reports its own allocations only.
-namespace {
-thread_local std::uint64_t thread_allocations = 0;
+// Every heap allocation of the program is counted (tests/support/count_allocations.hpp).
+#include "count_allocations.hpp"
 
-void* allocate(std::size_t size, std::size_t align = 0) noexcept {
-    ++thread_allocations;
-    if (align == 0) return std::malloc(size == 0 ? 1 : size);
-#if defined(_WIN32)
-    return _aligned_malloc(size, align);
-#else
-    return std::aligned_alloc(align, (size + align - 1) / align * align);  // a multiple of `align`
+#if !CASCADE_TEST_COUNTS_ALLOCATIONS
+#error "this benchmark counts allocations, which a ThreadSanitizer build cannot"
 #endif
-}
-void* or_throw(void* p) {
-    if (p == nullptr) throw std::bad_alloc();
-    return p;
-}
-// Kept out of line so that GCC does not see the library's operator new meet this free() and warn.
-#if defined(__GNUC__)
-__attribute__((noinline))
-#endif
-void release(void* p, bool aligned = false) noexcept {
-#if defined(_WIN32)
-    if (aligned) return _aligned_free(p);
-#endif
-    static_cast<void>(aligned);
-    std::free(p);
-}
-std::size_t to_size(std::align_val_t a) { return static_cast<std::size_t>(a); }
-}  // namespace
-
-void* operator new(std::size_t n) { return or_throw(allocate(n)); }
-void* operator new[](std::size_t n) { return or_throw(allocate(n)); }
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return allocate(n); }
-void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return allocate(n); }
-void* operator new(std::size_t n, std::align_val_t a) { return or_throw(allocate(n, to_size(a))); }
-void* operator new[](std::size_t n, std::align_val_t a) { return or_throw(allocate(n, to_size(a))); }
-void* operator new(std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept { return allocate(n, to_size(a)); }
-void* operator new[](std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept { return allocate(n, to_size(a)); }
-void operator delete(void* p) noexcept { release(p); }
-void operator delete[](void* p) noexcept { release(p); }
-void operator delete(void* p, std::size_t) noexcept { release(p); }
-void operator delete[](void* p, std::size_t) noexcept { release(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { release(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { release(p); }
-void operator delete(void* p, std::align_val_t) noexcept { release(p, true); }
-void operator delete[](void* p, std::align_val_t) noexcept { release(p, true); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { release(p, true); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { release(p, true); }
-void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { release(p, true); }
-void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { release(p, true); }
+using cascade_test::thread_allocations;
 
 namespace {
 

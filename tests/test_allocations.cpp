@@ -1,91 +1,22 @@
 // SPDX-License-Identifier: MIT
 //
 // Running a query allocates nothing of the library's own when the user's Response and callables
-// do not: the trace lives inside the result and the counters are preallocated. This file replaces
-// the global operator new and delete to count every allocation the program makes.
+// do not: the trace lives inside the result and the counters are preallocated. This file counts
+// every allocation the program makes (support/count_allocations.hpp).
 
 #include "catch.hpp"
 
 #include <cascade/cascade.hpp>
 
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
-#include <new>
 #include <string>
 #include <type_traits>
 
-// Under ThreadSanitizer the test is skipped: clang's runtime, linked statically, defines the global
-// operator new itself, so a second definition here does not link (and the test has no threads for
-// it to check). AddressSanitizer allows the replacement: it still sees every block through malloc
-// and free.
-#if defined(__SANITIZE_THREAD__)
-#define CASCADE_TEST_COUNTS_ALLOCATIONS 0
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define CASCADE_TEST_COUNTS_ALLOCATIONS 0
-#endif
-#endif
-#ifndef CASCADE_TEST_COUNTS_ALLOCATIONS
-#define CASCADE_TEST_COUNTS_ALLOCATIONS 1
-#endif
+#include "count_allocations.hpp"
 
 #if CASCADE_TEST_COUNTS_ALLOCATIONS
-
-namespace {
-std::atomic<std::uint64_t> allocations{0};
-
-void* allocate(std::size_t size, std::size_t align = 0) noexcept {
-    allocations.fetch_add(1, std::memory_order_relaxed);
-    if (align == 0) return std::malloc(size == 0 ? 1 : size);
-#if defined(_WIN32)
-    return _aligned_malloc(size, align);
-#else
-    return std::aligned_alloc(align, (size + align - 1) / align * align);  // a multiple of `align`
-#endif
-}
-void* or_throw(void* p) {
-    if (p == nullptr) throw std::bad_alloc();
-    return p;
-}
-// Kept out of line so that GCC does not see the library's operator new meet this free() and warn.
-#if defined(__GNUC__)
-__attribute__((noinline))
-#endif
-void release(void* p, bool aligned = false) noexcept {
-#if defined(_WIN32)
-    if (aligned) return _aligned_free(p);
-#endif
-    static_cast<void>(aligned);
-    std::free(p);
-}
-std::size_t to_size(std::align_val_t a) { return static_cast<std::size_t>(a); }
-}  // namespace
-
-// Every form is replaced, not only those the others forward to by default: a sanitizer's runtime
-// may provide the others itself, and they would then escape the count (or free memory from
-// malloc as if from its own operator new).
-void* operator new(std::size_t n) { return or_throw(allocate(n)); }
-void* operator new[](std::size_t n) { return or_throw(allocate(n)); }
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return allocate(n); }
-void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return allocate(n); }
-void* operator new(std::size_t n, std::align_val_t a) { return or_throw(allocate(n, to_size(a))); }
-void* operator new[](std::size_t n, std::align_val_t a) { return or_throw(allocate(n, to_size(a))); }
-void* operator new(std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept { return allocate(n, to_size(a)); }
-void* operator new[](std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept { return allocate(n, to_size(a)); }
-void operator delete(void* p) noexcept { release(p); }
-void operator delete[](void* p) noexcept { release(p); }
-void operator delete(void* p, std::size_t) noexcept { release(p); }
-void operator delete[](void* p, std::size_t) noexcept { release(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { release(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { release(p); }
-void operator delete(void* p, std::align_val_t) noexcept { release(p, true); }
-void operator delete[](void* p, std::align_val_t) noexcept { release(p, true); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { release(p, true); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { release(p, true); }
-void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { release(p, true); }
-void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { release(p, true); }
+using cascade_test::allocations;
 
 namespace {
 
@@ -205,4 +136,3 @@ TEST_CASE("allocation counting is skipped under ThreadSanitizer") {
 
 #endif
 
-#undef CASCADE_TEST_COUNTS_ALLOCATIONS

@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: MIT
 //
 // The scorers at work in a cascade::Router, from many threads at once, and without allocating.
-// This file replaces the global operator new to count allocations (not under ThreadSanitizer,
-// whose runtime defines it).
+// This file counts allocations (support/count_allocations.hpp; not under ThreadSanitizer).
 
 #include "catch.hpp"
 
@@ -12,73 +11,16 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <functional>
-#include <new>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
-#if defined(__SANITIZE_THREAD__)
-#define CASCADE_TEST_COUNTS_ALLOCATIONS 0
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define CASCADE_TEST_COUNTS_ALLOCATIONS 0
-#endif
-#endif
-#ifndef CASCADE_TEST_COUNTS_ALLOCATIONS
-#define CASCADE_TEST_COUNTS_ALLOCATIONS 1
-#endif
+#include "count_allocations.hpp"
 
 #if CASCADE_TEST_COUNTS_ALLOCATIONS
-namespace {
-std::atomic<std::uint64_t> allocations{0};
-
-void* counted(std::size_t size) {
-    allocations.fetch_add(1, std::memory_order_relaxed);
-    return std::malloc(size == 0 ? 1 : size);
-}
-void* aligned_counted(std::size_t size, std::align_val_t align) {
-    allocations.fetch_add(1, std::memory_order_relaxed);
-    const auto a = static_cast<std::size_t>(align);
-    return std::aligned_alloc(a, (size + a - 1) / a * a);
-}
-void* or_throw(void* p) {
-    if (p == nullptr) throw std::bad_alloc();
-    return p;
-}
-// Out of line: when GCC inlines free() into a replaced operator delete next to a new-expression,
-// -Wmismatched-new-delete reports a mismatch that is not one.
-#if defined(__GNUC__)
-[[gnu::noinline]]
-#endif
-void release(void* p) noexcept {
-    std::free(p);
-}
-}  // namespace
-
-// Every form, so that none escapes the count or frees memory it did not allocate.
-void* operator new(std::size_t n) { return or_throw(counted(n)); }
-void* operator new[](std::size_t n) { return or_throw(counted(n)); }
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return counted(n); }
-void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return counted(n); }
-void* operator new(std::size_t n, std::align_val_t a) { return or_throw(aligned_counted(n, a)); }
-void* operator new[](std::size_t n, std::align_val_t a) { return or_throw(aligned_counted(n, a)); }
-void* operator new(std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept { return aligned_counted(n, a); }
-void* operator new[](std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept { return aligned_counted(n, a); }
-void operator delete(void* p) noexcept { release(p); }
-void operator delete[](void* p) noexcept { release(p); }
-void operator delete(void* p, std::size_t) noexcept { release(p); }
-void operator delete[](void* p, std::size_t) noexcept { release(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { release(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { release(p); }
-void operator delete(void* p, std::align_val_t) noexcept { release(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { release(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { release(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { release(p); }
-void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { release(p); }
-void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { release(p); }
+using cascade_test::allocations;
 #endif
 
 namespace {

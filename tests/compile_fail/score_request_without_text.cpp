@@ -1,0 +1,17 @@
+// EXPECT: cascade::score: cannot find the query text of this Request
+// A difficulty scorer routing a Request it cannot read any text from.
+#include <cascade/router.hpp>
+#include <cascade/scorers.hpp>
+
+#include <string>
+
+struct Ticket {
+    int id;
+};
+
+int main() {
+    cascade::Router router{cascade::score::HeuristicScorer{}, {0.5},
+                           [](const Ticket& t) { return std::to_string(t.id); },
+                           [](const Ticket& t) { return std::to_string(-t.id); }};
+    (void)router.run(Ticket{1});
+}
