@@ -1,0 +1,176 @@
+// SPDX-License-Identifier: MIT
+// An OpenAI-compatible /v1/chat/completions server on loopback that answers from recorded
+// replies: for each (model, question) a list of replies served in turn, the last one repeated.
+// A reply is a status, a body (a recorded file or inline text), headers, and optionally a hang
+// before answering. It records every request it receives so tests can check what was sent.
+#ifndef CASCADE_E2E_RECORDED_CHAT_SERVER_HPP
+#define CASCADE_E2E_RECORDED_CHAT_SERVER_HPP
+
+#include <httplib.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace e2e {
+
+struct RecordedReply {
+    int status = 200;
+    std::string body;
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::chrono::milliseconds hang{0};  ///< waited before answering (cut short when the server stops)
+};
+
+struct ReceivedRequest {
+    std::string model;
+    std::string question;  ///< the content of the last message
+    nlohmann::json body;
+    std::string authorization;
+};
+
+class RecordedChatServer {
+public:
+    /// Loads `scenarios.json` from `directory`; bodies named by "file" are read from there too.
+    explicit RecordedChatServer(const std::string& directory) { load(directory); }
+
+    ~RecordedChatServer() { stop(); }
+    RecordedChatServer(const RecordedChatServer&) = delete;
+    RecordedChatServer& operator=(const RecordedChatServer&) = delete;
+
+    /// Listens on 127.0.0.1 at `port` (0: any free port) and returns the port.
+    int start(int port = 0) {
+        server_.Post("/v1/chat/completions",
+                     [this](const httplib::Request& request, httplib::Response& response) { serve(request, response); });
+        port_ = port == 0 ? server_.bind_to_any_port("127.0.0.1") : (server_.bind_to_port("127.0.0.1", port) ? port : -1);
+        if (port_ <= 0) throw std::runtime_error("recorded chat server: cannot listen on 127.0.0.1");
+        thread_ = std::thread([this] { server_.listen_after_bind(); });
+        // httplib's stop() only ends a listen loop that has started: wait for it, so that a
+        // server stopped right after start() does not leave its thread in accept().
+        while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        return port_;
+    }
+
+    void stop() {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            stopping_ = true;
+        }
+        wake_.notify_all();
+        if (thread_.joinable()) {
+            server_.stop();
+            thread_.join();
+        }
+    }
+
+    [[nodiscard]] std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1"; }
+
+    [[nodiscard]] std::vector<ReceivedRequest> requests() const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return received_;
+    }
+
+    /// How many requests reached (model, question).
+    [[nodiscard]] int calls(const std::string& model, const std::string& question) const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        const auto it = served_.find({model, question});
+        return it == served_.end() ? 0 : it->second;
+    }
+
+private:
+    using Key = std::pair<std::string, std::string>;  // model, question
+
+    static std::string read_file(const std::string& path) {
+        std::ifstream in(path, std::ios::binary);
+        if (!in) throw std::runtime_error("recorded chat server: cannot read " + path);
+        std::ostringstream text;
+        text << in.rdbuf();
+        return text.str();
+    }
+
+    void load(const std::string& directory) {
+        const auto scenarios = nlohmann::json::parse(read_file(directory + "/scenarios.json"));
+        for (const auto& scenario : scenarios.at("scenarios")) {
+            const std::string question = scenario.at("question").get<std::string>();
+            for (const auto& [model, replies] : scenario.at("replies").items()) {
+                std::vector<RecordedReply>& list = script_[{model, question}];
+                for (const auto& r : replies) {
+                    RecordedReply reply;
+                    reply.status = r.value("status", 200);
+                    reply.body = r.contains("file") ? read_file(directory + "/" + r.at("file").get<std::string>())
+                                                    : r.value("body", "");
+                    if (r.contains("headers")) {
+                        for (const auto& [name, value] : r.at("headers").items()) {
+                            reply.headers.emplace_back(name, value.get<std::string>());
+                        }
+                    }
+                    reply.hang = std::chrono::milliseconds(r.value("hang_ms", 0));
+                    list.push_back(std::move(reply));
+                }
+            }
+        }
+    }
+
+    void serve(const httplib::Request& request, httplib::Response& response) {
+        ReceivedRequest received;
+        received.body = nlohmann::json::parse(request.body, nullptr, false);
+        received.authorization = request.get_header_value("Authorization");
+        if (received.body.is_object()) {
+            received.model = received.body.value("model", "");
+            const auto messages = received.body.find("messages");
+            if (messages != received.body.end() && messages->is_array() && !messages->empty()) {
+                received.question = messages->back().value("content", "");
+            }
+        }
+        RecordedReply reply;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            const Key key{received.model, received.question};
+            received_.push_back(received);
+            const int served = served_[key]++;
+            const auto it = script_.find(key);
+            if (it == script_.end() || it->second.empty()) {
+                reply.status = 404;
+                reply.body = nlohmann::json{{"error",
+                                             {{"message", "no recorded reply for model '" + received.model +
+                                                              "' and question '" + received.question + "'"},
+                                              {"type", "invalid_request_error"}}}}
+                                 .dump();
+            } else {
+                const std::size_t index = std::min(static_cast<std::size_t>(served), it->second.size() - 1);
+                reply = it->second[index];
+            }
+        }
+        if (reply.hang.count() > 0) {
+            std::unique_lock<std::mutex> lock(mutex_);
+            wake_.wait_for(lock, reply.hang, [this] { return stopping_; });
+        }
+        response.status = reply.status;
+        for (const auto& [name, value] : reply.headers) response.set_header(name, value);
+        response.set_content(reply.body, "application/json");
+    }
+
+    httplib::Server server_;
+    std::thread thread_;
+    int port_ = -1;
+    mutable std::mutex mutex_;
+    std::condition_variable wake_;
+    bool stopping_ = false;
+    std::map<Key, std::vector<RecordedReply>> script_;
+    std::map<Key, int> served_;
+    std::vector<ReceivedRequest> received_;
+};
+
+}  // namespace e2e
+
+#endif  // CASCADE_E2E_RECORDED_CHAT_SERVER_HPP
