@@ -168,6 +168,18 @@ void cascade_two_tiers(benchmark::State& state) {
 }
 BENCHMARK(cascade_two_tiers)->UseRealTime();
 
+// The same two tiers with an event hook that does nothing: what reporting each event costs once
+// a hook is installed (without one, cascade_two_tiers, each event is a branch not taken).
+void cascade_two_tiers_noop_hook(benchmark::State& state) {
+    auto [first, second] = echo_two_tiers();
+    cascade::CascadeOptions options;
+    options.on_event = [](const cascade::Event& e) { benchmark::DoNotOptimize(e.kind); };
+    cascade::Cascade c{options, std::move(first), std::move(second)};
+    int x = 0;
+    for (auto _ : state) benchmark::DoNotOptimize(x = c.run(x).value());
+}
+BENCHMARK(cascade_two_tiers_noop_hook)->UseRealTime();
+
 void cascade_hedged_unused(benchmark::State& state) {
     auto [first, second] = echo_two_tiers();
     cascade::Cascade c{cascade::with_hedge_after(std::move(first), std::chrono::hours(1)), std::move(second)};
