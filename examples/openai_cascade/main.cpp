@@ -9,11 +9,14 @@
 //     openai_cascade "What is the capital of France?"
 //
 // Run with --help for the settings.
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <exception>
 #include <fstream>
 #include <iostream>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
