@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>  // getpid
+
 namespace {
 
 using cascade::score::TextClassifier;
@@ -251,7 +253,10 @@ TEST_CASE("a saved and reloaded model gives identical scores") {
 
 TEST_CASE("a model file round trip through the file system") {
     const TextClassifier c = small_model();
-    const auto path = (std::filesystem::temp_directory_path() / "cascade_test_text_classifier.model").string();
+    // One file per process: the C++17 and C++20 builds of this test run at the same time.
+    const auto path = (std::filesystem::temp_directory_path() /
+                       ("cascade_test_text_classifier_" + std::to_string(::getpid()) + ".model"))
+                          .string();
     c.save_file(path);
     const TextClassifier back = TextClassifier::load_file(path);
     std::remove(path.c_str());
