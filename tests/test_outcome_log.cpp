@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>  // getpid
+
 namespace {
 
 const char* const header = "query_id,model,quality,cost,confidence,benchmark,tokens_in,tokens_out,latency_ms\n";
@@ -214,8 +216,10 @@ TEST_CASE("malformed JSON Lines logs are ParseErrors with file, line and reason"
 }
 
 TEST_CASE("read_outcomes picks the format by extension and names a file it cannot open") {
-    const std::string csv = "cascade_test_outcome_log.csv";
-    const std::string jsonl = "cascade_test_outcome_log.jsonl";
+    // Names of this process's own: the C++17 and C++20 builds of this test run at the same time.
+    const std::string stem = "cascade_test_outcome_log_" + std::to_string(::getpid());
+    const std::string csv = stem + ".csv";
+    const std::string jsonl = stem + ".jsonl";
     {
         std::ofstream(csv, std::ios::binary) << "query_id,model,quality,cost\nq,m,1,0.5\n";
         std::ofstream(jsonl, std::ios::binary) << "{\"query_id\":\"q\",\"model\":\"m\",\"quality\":1,\"cost\":0.5}\n";
