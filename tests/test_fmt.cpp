@@ -81,6 +81,21 @@ TEST_CASE("formats stats with totals, and a line per tier under {:t}") {
           "  mini: 10 calls, 6 accepted, 3 rejected, 1 model errors, 0 verifier errors, $0.010000, 20.000 ms");
 }
 
+TEST_CASE("tier and cascade stats list timeouts, hedges and cancelled calls when there are any") {
+    auto s = fixture_stats();
+    s.hedges = 2;
+    cascade::TierStats& mini = s.tiers[0];
+    mini.calls = 13;
+    mini.timeouts = 1;
+    mini.hedges = 2;
+    mini.cancelled = 2;
+    CHECK(fmt::format("{:t}", s) ==
+          "10 queries: 9 accepted, 0 fallbacks, 1 unanswered; 4 escalations, 1 errors; $0.050000; 2 hedges "
+          "(saving 50.0%)\n"
+          "  mini: 13 calls, 6 accepted, 3 rejected, 1 model errors, 0 verifier errors, 1 timed out, "
+          "2 as hedge backup, 2 cancelled, $0.010000, 20.000 ms");
+}
+
 TEST_CASE("formats router stats with a line per route under {:t}") {
     cascade::RouterStats s;
     s.queries = 4;

@@ -100,7 +100,8 @@ struct fmt::formatter<cascade::Routed<Response>> {
     cascade::detail::TraceSpec spec;
 };
 
-/// `mini: 100 calls, 80 accepted, 15 rejected, 5 model errors, 0 verifier errors, $0.020000, 12.345 ms`.
+/// `mini: 100 calls, 80 accepted, 15 rejected, 5 model errors, 0 verifier errors, $0.020000, 12.345 ms`;
+/// timeouts, cost errors, hedge backups and cancelled calls are listed when there are any.
 template <>
 struct fmt::formatter<cascade::TierStats> {
     constexpr auto parse(format_parse_context& ctx) -> decltype(ctx.begin()) { return spec.parse(ctx); }
@@ -108,14 +109,19 @@ struct fmt::formatter<cascade::TierStats> {
     auto format(const cascade::TierStats& t, FormatContext& ctx) const -> decltype(ctx.out()) {
         auto out = fmt::format_to(ctx.out(), "{}: {} calls, {} accepted, {} rejected, {} model errors, {} verifier errors",
                                   t.name, t.calls, t.accepted, t.rejected, t.model_errors, t.verifier_errors);
+        // Counts that only some cascades have (time limits, cost functions, hedging) when not zero.
+        if (t.timeouts) out = fmt::format_to(out, ", {} timed out", t.timeouts);
         if (t.cost_errors) out = fmt::format_to(out, ", {} cost errors", t.cost_errors);
+        if (t.hedges) out = fmt::format_to(out, ", {} as hedge backup", t.hedges);
+        if (t.cancelled) out = fmt::format_to(out, ", {} cancelled", t.cancelled);
         return fmt::format_to(out, ", ${:.6f}, {:.3f} ms", t.cost, cascade::detail::millis(t.latency));
     }
     cascade::detail::TraceSpec spec;
 };
 
 /// `100 queries: 90 accepted, 5 fallbacks, 5 unanswered; 20 escalations, 3 errors; $0.123400
-/// (saving 45.0%)`; `{:t}` adds a line per tier.
+/// (saving 45.0%)`, with `; N hedges` before the saving when tiers are hedged; `{:t}` adds a line
+/// per tier.
 template <>
 struct fmt::formatter<cascade::Stats> {
     constexpr auto parse(format_parse_context& ctx) -> decltype(ctx.begin()) { return spec.parse(ctx); }
@@ -123,6 +129,7 @@ struct fmt::formatter<cascade::Stats> {
     auto format(const cascade::Stats& s, FormatContext& ctx) const -> decltype(ctx.out()) {
         auto out = fmt::format_to(ctx.out(), "{} queries: {} accepted, {} fallbacks, {} unanswered; {} escalations, {} errors; ${:.6f}",
                                   s.queries, s.accepted, s.fallbacks, s.unanswered, s.escalations, s.errors, s.cost);
+        if (s.hedges) out = fmt::format_to(out, "; {} hedges", s.hedges);
         if (const auto saving = s.saving()) out = fmt::format_to(out, " (saving {:.1f}%)", *saving * 100.0);
         if (spec.trace) {
             for (const cascade::TierStats& t : s.tiers) out = fmt::format_to(out, "\n  {}", t);
