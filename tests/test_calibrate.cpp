@@ -1,4 +1,5 @@
 #include "catch.hpp"
+#include "outcome_table.hpp"
 
 #include <cascade/calibrate.hpp>
 #include <cascade/curve.hpp>
@@ -8,24 +9,11 @@
 #include <cstdint>
 #include <limits>
 #include <set>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
-// The shim's `Approx` may name Catch2 v2's vector matcher, so name the class directly.
-#ifdef CASCADE_CATCH2_V2
-inline Catch::Detail::Approx approx(double v) { return Catch::Detail::Approx(v); }
-#else
-inline Catch::Approx approx(double v) { return Catch::Approx(v); }
-#endif
-
 namespace {
-
-cascade::OutcomeTable table_of(const std::string& csv) {
-    std::istringstream in(csv);
-    return cascade::OutcomeTable(cascade::read_outcomes_csv(in, "fixture.csv"));
-}
 
 // Queries of varying difficulty; a model of skill s answers right with a probability that falls
 // with difficulty, and its confidence is informative but noisy (missing now and then). Costs are

@@ -1,4 +1,5 @@
 #include "catch.hpp"
+#include "outcome_table.hpp"
 
 #include <cascade/curve.hpp>
 #include <cascade/detail/number.hpp>
@@ -6,24 +7,11 @@
 #include <cmath>
 #include <cstdint>
 #include <set>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
-// The shim's `Approx` may name Catch2 v2's vector matcher, so name the class directly.
-#ifdef CASCADE_CATCH2_V2
-inline Catch::Detail::Approx approx(double v) { return Catch::Detail::Approx(v); }
-#else
-inline Catch::Approx approx(double v) { return Catch::Approx(v); }
-#endif
-
 namespace {
-
-cascade::OutcomeTable table_of(const std::string& csv) {
-    std::istringstream in(csv);
-    return cascade::OutcomeTable(cascade::read_outcomes_csv(in, "fixture.csv"));
-}
 
 // Costs in multiples of 2^-10 and 0/1 qualities: every sum is exact, so the grid's prefix sums
 // and a replay's running sums agree with ==.

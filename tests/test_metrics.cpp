@@ -7,13 +7,6 @@
 #include <stdexcept>
 #include <vector>
 
-// The shim's `Approx` names Catch2 v2's vector matcher, so name the class directly.
-#ifdef CASCADE_CATCH2_V2
-inline Catch::Detail::Approx approx(double v) { return Catch::Detail::Approx(v); }
-#else
-inline Catch::Approx approx(double v) { return Catch::Approx(v); }
-#endif
-
 using cascade::CostQuality;
 using cascade::evaluate_router;
 

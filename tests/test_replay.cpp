@@ -1,4 +1,5 @@
 #include "catch.hpp"
+#include "outcome_table.hpp"
 
 #include <cascade/cascade.hpp>
 #include <cascade/replay.hpp>
@@ -6,17 +7,11 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 namespace {
-
-cascade::OutcomeTable table_of(const std::string& csv) {
-    std::istringstream in(csv);
-    return cascade::OutcomeTable(cascade::read_outcomes_csv(in, "fixture.csv"));
-}
 
 // A reproducible fixture: `queries` x 3 models with confidences in [0, 1] (some missing, some
 // exactly on the thresholds tried below) and costs in multiples of 2^-10, so that every sum is

@@ -16,4 +16,11 @@ inline auto ContainsSubstring(const std::string& text, CaseSensitive::Choice cs 
 #include <catch2/matchers/catch_matchers_string.hpp>
 using Catch::Approx;  // v2 declares it globally
 #endif
+
+// `Approx` may also name Catch2 v2's vector matcher in a test's scope: approx(v) names the class.
+#ifdef CASCADE_CATCH2_V2
+inline Catch::Detail::Approx approx(double v) { return Catch::Detail::Approx(v); }
+#else
+inline Catch::Approx approx(double v) { return Catch::Approx(v); }
+#endif
 #endif

@@ -18,12 +18,6 @@
 
 namespace fs = std::filesystem;
 
-// The shim's `Approx` may name Catch2 v2's vector matcher, so name the class directly.
-#ifdef CASCADE_CATCH2_V2
-inline Catch::Detail::Approx approx(double v) { return Catch::Detail::Approx(v); }
-#else
-inline Catch::Approx approx(double v) { return Catch::Approx(v); }
-#endif
 using cascade::detail::JsonValue;
 using cascade::detail::parse_json;
 
