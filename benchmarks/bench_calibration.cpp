@@ -13,9 +13,9 @@
 // memory; the search over every chain of up to K tiers is timed against one replay of one
 // chain over the same log (the unit a search that re-simulated each setting would pay per
 // setting).
-#include <cascade/calibrate.hpp>
-#include <cascade/outcome_log.hpp>
-#include <cascade/replay.hpp>
+#include <cascade/eval/calibrate.hpp>
+#include <cascade/eval/outcome_log.hpp>
+#include <cascade/eval/replay.hpp>
 
 #include <algorithm>
 #include <chrono>

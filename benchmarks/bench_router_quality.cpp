@@ -12,11 +12,11 @@
 // (GPT-4) right ("needs_strong", the default: exactly the quality gap for 0/1 quality), or 1
 // whenever the weak model was wrong ("weak_wrong").
 
-#include <cascade/detail/csv.hpp>
+#include <cascade/eval/detail/csv.hpp>
 #include <cascade/detail/number.hpp>
-#include <cascade/detail/portable_math.hpp>
-#include <cascade/metrics.hpp>
-#include <cascade/scorers.hpp>
+#include <cascade/score/detail/portable_math.hpp>
+#include <cascade/eval/metrics.hpp>
+#include <cascade/score.hpp>
 
 #include <chrono>
 #include <ctime>

@@ -7,12 +7,12 @@
 
 #include <benchmark/benchmark.h>
 
-#include <cascade/batch.hpp>
-#include <cascade/breaker.hpp>
-#include <cascade/budget.hpp>
-#include <cascade/cache.hpp>
+#include <cascade/runtime/batch.hpp>
+#include <cascade/runtime/breaker.hpp>
+#include <cascade/runtime/budget.hpp>
+#include <cascade/runtime/cache.hpp>
 #include <cascade/cascade.hpp>
-#include <cascade/retry.hpp>
+#include <cascade/runtime/retry.hpp>
 
 #include <chrono>
 #include <cstdint>

@@ -9,8 +9,8 @@
 
 #include <benchmark/benchmark.h>
 
-#include <cascade/router.hpp>
-#include <cascade/scorers.hpp>
+#include <cascade/core/router.hpp>
+#include <cascade/score.hpp>
 
 #include <atomic>
 #include <cstddef>

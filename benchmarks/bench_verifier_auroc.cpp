@@ -11,11 +11,11 @@
 //      expected calibration error (10 bins) and Brier score of the raw probability exp(confidence)
 //      and of the calibrated ones, and the accuracy of the answers a tier threshold of 0.9 would
 //      accept, per model and per benchmark (pooled over the evaluation half).
-#include <cascade/calibration.hpp>
-#include <cascade/detail/auroc.hpp>
-#include <cascade/detail/csv.hpp>
+#include <cascade/verify/calibration_map.hpp>
+#include <cascade/eval/detail/auroc.hpp>
+#include <cascade/eval/detail/csv.hpp>
 #include <cascade/detail/number.hpp>
-#include <cascade/parse_error.hpp>
+#include <cascade/core/parse_error.hpp>
 
 #include <algorithm>
 #include <cmath>

@@ -1,6 +1,6 @@
 #include "catch.hpp"
 
-#include <cascade/detail/auroc.hpp>
+#include <cascade/eval/detail/auroc.hpp>
 
 #include <cstdint>
 #include <limits>

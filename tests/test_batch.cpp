@@ -1,6 +1,6 @@
 #include "catch.hpp"
 
-#include <cascade/batch.hpp>
+#include <cascade/runtime/batch.hpp>
 #include <cascade/cascade.hpp>
 
 #include <atomic>

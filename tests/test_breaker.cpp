@@ -1,8 +1,8 @@
 #include "catch.hpp"
 
-#include <cascade/breaker.hpp>
+#include <cascade/runtime/breaker.hpp>
 #include <cascade/cascade.hpp>
-#include <cascade/retry.hpp>
+#include <cascade/runtime/retry.hpp>
 
 #include <atomic>
 #include <chrono>

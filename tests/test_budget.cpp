@@ -1,8 +1,8 @@
 #include "catch.hpp"
 
-#include <cascade/budget.hpp>
+#include <cascade/runtime/budget.hpp>
 #include <cascade/cascade.hpp>
-#include <cascade/retry.hpp>
+#include <cascade/runtime/retry.hpp>
 
 #include <atomic>
 #include <cmath>

@@ -1,6 +1,6 @@
 #include "catch.hpp"
 
-#include <cascade/cache.hpp>
+#include <cascade/runtime/cache.hpp>
 #include <cascade/cascade.hpp>
 
 #include <atomic>

@@ -1,8 +1,8 @@
 #include "catch.hpp"
 #include "outcome_table.hpp"
 
-#include <cascade/calibrate.hpp>
-#include <cascade/curve.hpp>
+#include <cascade/eval/calibrate.hpp>
+#include <cascade/eval/curve.hpp>
 #include <cascade/detail/number.hpp>
 
 #include <cmath>

@@ -1,6 +1,6 @@
 #include "catch.hpp"
 
-#include <cascade/calibration.hpp>
+#include <cascade/verify/calibration_map.hpp>
 
 #include <cmath>
 #include <cstdint>
@@ -163,25 +163,25 @@ TEST_CASE("the maps refuse invalid parameters") {
 
 TEST_CASE("a calibration saved as text loads back to the same map") {
     const auto data = sample(500, 9, [](double s) { return s; });
-    const v::Calibration platt(v::fit_platt(data));
-    const v::Calibration iso(v::fit_isotonic(data));
-    for (const v::Calibration* c : {&platt, &iso}) {
+    const v::CalibrationMap platt(v::fit_platt(data));
+    const v::CalibrationMap iso(v::fit_isotonic(data));
+    for (const v::CalibrationMap* c : {&platt, &iso}) {
         const std::string text = c->to_text();
         CHECK(has(text, "cascade-calibration 1\n"));
-        const v::Calibration back = v::Calibration::from_text(text);
+        const v::CalibrationMap back = v::CalibrationMap::from_text(text);
         CHECK(back.is_platt() == c->is_platt());
         for (double s = -0.2; s < 1.2; s += 0.01) REQUIRE(back(s) == (*c)(s));
         std::stringstream stream;
         c->save(stream);
-        CHECK(v::Calibration::load(stream, "saved.txt")(0.5) == (*c)(0.5));
+        CHECK(v::CalibrationMap::load(stream, "saved.txt")(0.5) == (*c)(0.5));
     }
-    CHECK(v::Calibration::from_text("cascade-calibration 1\n\nplatt 2 -1\n")(0.5) == Approx(0.5));
+    CHECK(v::CalibrationMap::from_text("cascade-calibration 1\n\nplatt 2 -1\n")(0.5) == Approx(0.5));
 }
 
 TEST_CASE("loading a malformed calibration names the source and the line") {
     auto error_of = [](const std::string& text) -> std::string {
         try {
-            (void)v::Calibration::from_text(text, "cal.txt");
+            (void)v::CalibrationMap::from_text(text, "cal.txt");
         } catch (const cascade::ParseError& e) {
             return e.what();
         }

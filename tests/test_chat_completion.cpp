@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
-#include <cascade/chat_completion.hpp>
+#include <cascade/integration/chat_completion.hpp>
 
 #include <cascade/cascade.hpp>
-#include <cascade/clock.hpp>
-#include <cascade/retry.hpp>
-#include <cascade/verifiers.hpp>
+#include <cascade/runtime/clock.hpp>
+#include <cascade/runtime/retry.hpp>
+#include <cascade/verify.hpp>
 
 #include <chrono>
 #include <cmath>

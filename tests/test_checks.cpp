@@ -1,6 +1,6 @@
 #include "catch.hpp"
 
-#include <cascade/checks.hpp>
+#include <cascade/verify/checks.hpp>
 
 #include <stdexcept>
 #include <string>

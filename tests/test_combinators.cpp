@@ -1,6 +1,6 @@
 #include "catch.hpp"
 
-#include <cascade/combinators.hpp>
+#include <cascade/verify/combinators.hpp>
 
 #include <limits>
 #include <stdexcept>

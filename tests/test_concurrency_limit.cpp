@@ -9,7 +9,7 @@
 #include <vector>
 
 #include <cascade/cascade.hpp>
-#include <cascade/concurrency_limit.hpp>
+#include <cascade/runtime/concurrency_limit.hpp>
 
 #include "catch.hpp"
 

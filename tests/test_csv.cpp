@@ -1,7 +1,7 @@
 #include "catch.hpp"
 
-#include <cascade/detail/csv.hpp>
-#include <cascade/parse_error.hpp>
+#include <cascade/eval/detail/csv.hpp>
+#include <cascade/core/parse_error.hpp>
 
 #include <sstream>
 #include <string>

@@ -1,7 +1,7 @@
 #include "catch.hpp"
 #include "outcome_table.hpp"
 
-#include <cascade/curve.hpp>
+#include <cascade/eval/curve.hpp>
 #include <cascade/detail/number.hpp>
 
 #include <cmath>

@@ -1,7 +1,7 @@
 #include "catch.hpp"
 
 #include <cascade/cascade.hpp>
-#include <cascade/fmt.hpp>
+#include <cascade/integration/fmt.hpp>
 
 #include <chrono>
 #include <string>

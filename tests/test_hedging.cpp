@@ -5,7 +5,7 @@
 // Models record what they see into atomics; only the test's own thread asserts.
 #include "catch.hpp"
 
-#include <cascade/batch.hpp>
+#include <cascade/runtime/batch.hpp>
 #include <cascade/cascade.hpp>
 
 #include <atomic>

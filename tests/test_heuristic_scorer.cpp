@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "catch.hpp"
 
-#include <cascade/heuristic_scorer.hpp>
+#include <cascade/score/heuristic_scorer.hpp>
 
 #include <cmath>
 #include <limits>

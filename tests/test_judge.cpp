@@ -1,6 +1,6 @@
 #include "catch.hpp"
 
-#include <cascade/judge.hpp>
+#include <cascade/verify/judge.hpp>
 
 #include <optional>
 #include <stdexcept>

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "catch.hpp"
 
-#include <cascade/knn_scorer.hpp>
+#include <cascade/score/knn_scorer.hpp>
 
 #include <algorithm>
 #include <array>

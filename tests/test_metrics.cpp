@@ -1,6 +1,6 @@
 #include "catch.hpp"
 
-#include <cascade/metrics.hpp>
+#include <cascade/eval/metrics.hpp>
 
 #include <cmath>
 #include <limits>

@@ -1,6 +1,6 @@
 #include "catch.hpp"
 
-#include <cascade/outcome_log.hpp>
+#include <cascade/eval/outcome_log.hpp>
 
 #include <algorithm>
 #include <cmath>

@@ -1,7 +1,7 @@
 #include "catch.hpp"
 
 #include <cascade/cascade.hpp>
-#include <cascade/outcome_sink.hpp>
+#include <cascade/eval/outcome_sink.hpp>
 
 #include <sstream>
 #include <string>

@@ -1,7 +1,7 @@
 #include "catch.hpp"
 
 #include <cascade/cascade.hpp>
-#include <cascade/prometheus.hpp>
+#include <cascade/runtime/prometheus.hpp>
 
 #include <chrono>
 #include <limits>

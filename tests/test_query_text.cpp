@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "catch.hpp"
 
-#include <cascade/query_text.hpp>
+#include <cascade/score/query_text.hpp>
 
 #include <functional>
 #include <stdexcept>

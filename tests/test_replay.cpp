@@ -2,7 +2,7 @@
 #include "outcome_table.hpp"
 
 #include <cascade/cascade.hpp>
-#include <cascade/replay.hpp>
+#include <cascade/eval/replay.hpp>
 
 #include <cmath>
 #include <cstdint>

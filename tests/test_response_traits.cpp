@@ -1,6 +1,6 @@
 #include "catch.hpp"
 
-#include <cascade/response_traits.hpp>
+#include <cascade/core/response_traits.hpp>
 
 #include <array>
 #include <optional>

@@ -1,7 +1,7 @@
 #include "catch.hpp"
 
 #include <cascade/cascade.hpp>
-#include <cascade/retry.hpp>
+#include <cascade/runtime/retry.hpp>
 
 #include <atomic>
 #include <chrono>

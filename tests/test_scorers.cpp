@@ -5,8 +5,8 @@
 
 #include "catch.hpp"
 
-#include <cascade/router.hpp>
-#include <cascade/scorers.hpp>
+#include <cascade/core/router.hpp>
+#include <cascade/score.hpp>
 
 #include <atomic>
 #include <cstddef>

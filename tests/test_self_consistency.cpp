@@ -1,6 +1,6 @@
 #include "catch.hpp"
 
-#include <cascade/self_consistency.hpp>
+#include <cascade/verify/self_consistency.hpp>
 
 #include <cstddef>
 #include <cstdlib>

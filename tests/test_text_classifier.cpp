@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "catch.hpp"
 
-#include <cascade/text_classifier.hpp>
+#include <cascade/score/text_classifier.hpp>
 
 #include <algorithm>
 #include <cmath>

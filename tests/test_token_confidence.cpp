@@ -1,6 +1,6 @@
 #include "catch.hpp"
 
-#include <cascade/token_confidence.hpp>
+#include <cascade/verify/token_confidence.hpp>
 
 #include <cmath>
 #include <limits>

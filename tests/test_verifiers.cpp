@@ -3,7 +3,7 @@
 #include "catch.hpp"
 
 #include <cascade/cascade.hpp>
-#include <cascade/verifiers.hpp>
+#include <cascade/verify.hpp>
 
 #include <cmath>
 #include <stdexcept>
@@ -172,7 +172,7 @@ TEST_CASE("a calibrated verifier accepts by probability of being right") {
     const v::IsotonicCalibration cal({0.5, 0.8}, {0.2, 0.95});
     CHECK(answered_by(with_probs("Paris", {0.8}), v::calibrated(v::mean_token_prob(), cal), 0.9) == 0);
     CHECK(answered_by(with_probs("Paris", {0.6}), v::calibrated(v::mean_token_prob(), cal), 0.9) == 1);
-    const v::Calibration loaded = v::Calibration::from_text("cascade-calibration 1\nplatt 10 -5\n");
+    const v::CalibrationMap loaded = v::CalibrationMap::from_text("cascade-calibration 1\nplatt 10 -5\n");
     CHECK(answered_by(with_probs("Paris", {0.9}), v::calibrated(v::mean_token_prob(), loaded), 0.9) == 0);
 }
 

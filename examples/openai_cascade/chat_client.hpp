@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // A small client for OpenAI-compatible /v1/chat/completions endpoints, on libcurl and
 // nlohmann-json. It turns every way a call can go wrong into an exception that cascade's retry
-// and escalation understand (see cascade/chat_completion.hpp), and fills a cascade::ChatCompletion
+// and escalation understand (see cascade/integration/chat_completion.hpp), and fills a cascade::ChatCompletion
 // that the ready-made verifiers read.
 #ifndef OPENAI_CASCADE_CHAT_CLIENT_HPP
 #define OPENAI_CASCADE_CHAT_CLIENT_HPP
@@ -19,8 +19,8 @@
 #include <string_view>
 #include <utility>
 
-#include <cascade/call_context.hpp>
-#include <cascade/chat_completion.hpp>
+#include <cascade/core/call_context.hpp>
+#include <cascade/integration/chat_completion.hpp>
 
 namespace openai_cascade {
 

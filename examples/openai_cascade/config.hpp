@@ -12,7 +12,7 @@
 #include <stdexcept>
 #include <string>
 
-#include <cascade/chat_completion.hpp>
+#include <cascade/integration/chat_completion.hpp>
 
 #include "chat_client.hpp"
 

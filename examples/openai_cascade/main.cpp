@@ -21,9 +21,9 @@
 #include <vector>
 
 #include <cascade/cascade.hpp>
-#include <cascade/chat_completion.hpp>
+#include <cascade/integration/chat_completion.hpp>
 #include <cascade/runtime.hpp>
-#include <cascade/verifiers.hpp>
+#include <cascade/verify.hpp>
 
 #include "chat_client.hpp"
 #include "config.hpp"

@@ -1,7 +1,7 @@
 // EXPECT: cascade::score: cannot find the query text of this Request
 // A difficulty scorer routing a Request it cannot read any text from.
-#include <cascade/router.hpp>
-#include <cascade/scorers.hpp>
+#include <cascade/core/router.hpp>
+#include <cascade/score.hpp>
 
 #include <string>
 

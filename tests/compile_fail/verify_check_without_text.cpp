@@ -1,7 +1,7 @@
 // EXPECT: cascade::verify::no_refusal: cascade::response_traits<Response> gives no text
 // The Response has neither a `text` member nor a cascade::response_traits specialisation.
 #include <cascade/cascade.hpp>
-#include <cascade/verifiers.hpp>
+#include <cascade/verify.hpp>
 
 #include <string>
 

@@ -1,7 +1,7 @@
 // EXPECT: cascade::verify combinator \(all_of, any_of, weighted, negate, calibrated\): a part cannot verify this Response
 // One part returns a string, not a confidence, a bool or a cascade::Verdict.
 #include <cascade/cascade.hpp>
-#include <cascade/verifiers.hpp>
+#include <cascade/verify.hpp>
 
 #include <string>
 

@@ -2,7 +2,7 @@
 // The control for the verify cases: every ready-made verifier in one cascade, with the same
 // compiler, standard and warnings.
 #include <cascade/cascade.hpp>
-#include <cascade/verifiers.hpp>
+#include <cascade/verify.hpp>
 
 #include <string>
 #include <string_view>
@@ -13,7 +13,7 @@ int main() {
     auto mini = [](const std::string& q) { return cascade::ChatReply{q, {-0.1}, "stop"}; };
     auto sampler = [](const std::string& q) { return q; };
     auto grader = [](const std::string&, const cascade::ChatReply&) { return std::string("yes"); };
-    const v::Calibration cal = v::Calibration::from_text("cascade-calibration 1\nplatt 4 -2\n");
+    const v::CalibrationMap cal = v::CalibrationMap::from_text("cascade-calibration 1\nplatt 4 -2\n");
     auto check = v::all_of(v::non_empty(), v::no_refusal(), v::not_truncated(), v::matches("."),
                            v::text_satisfies([](std::string_view t) { return t.size() < 100; }), v::valid_json(),
                            v::any_of(v::mean_token_prob(), v::min_token_prob(), v::token_prob_quantile(0.1)),

@@ -1,7 +1,7 @@
 // EXPECT: cascade::verify::judge: the judge's reply has no text
 // The judge returns a number; a judge returns its reply as text, for the parser to read.
 #include <cascade/cascade.hpp>
-#include <cascade/verifiers.hpp>
+#include <cascade/verify.hpp>
 
 #include <string>
 

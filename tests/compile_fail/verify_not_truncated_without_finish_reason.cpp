@@ -1,7 +1,7 @@
 // EXPECT: cascade::verify::not_truncated: cascade::response_traits<Response> gives no finish reason
 // The Response has text but no finish reason.
 #include <cascade/cascade.hpp>
-#include <cascade/verifiers.hpp>
+#include <cascade/verify.hpp>
 
 #include <string>
 

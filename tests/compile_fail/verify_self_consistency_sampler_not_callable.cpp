@@ -1,7 +1,7 @@
 // EXPECT: cascade::verify::self_consistency: the sampler must be callable as Sample\(const Request&\)
 // The sampler takes an int, but the cascade's Request is a std::string.
 #include <cascade/cascade.hpp>
-#include <cascade/verifiers.hpp>
+#include <cascade/verify.hpp>
 
 #include <string>
 

@@ -1,6 +1,6 @@
 // EXPECT: cascade::verify::self_consistency: the third argument must be a matcher
 // A bare equivalence function must be wrapped: cascade::verify::equivalent_if(fn).
-#include <cascade/verifiers.hpp>
+#include <cascade/verify.hpp>
 
 #include <string>
 #include <string_view>

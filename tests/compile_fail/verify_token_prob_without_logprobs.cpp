@@ -1,7 +1,7 @@
 // EXPECT: cascade::verify::mean_token_prob / min_token_prob / token_prob_quantile: cascade::response_traits<Response> gives no token log-probabilities
 // A std::string answer has no token log-probabilities to read.
 #include <cascade/cascade.hpp>
-#include <cascade/verifiers.hpp>
+#include <cascade/verify.hpp>
 
 #include <string>
 

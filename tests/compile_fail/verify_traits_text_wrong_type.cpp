@@ -1,7 +1,7 @@
 // EXPECT: cascade::response_traits<Response>::text must return something convertible to std::string_view
 // A specialisation whose text() returns a number.
 #include <cascade/cascade.hpp>
-#include <cascade/verifiers.hpp>
+#include <cascade/verify.hpp>
 
 #include <string>
 

@@ -5,12 +5,12 @@
 //
 //     stress_runtime [queries]     (default 100000; fewer under sanitizers)
 
-#include <cascade/batch.hpp>
-#include <cascade/breaker.hpp>
-#include <cascade/budget.hpp>
-#include <cascade/cache.hpp>
+#include <cascade/runtime/batch.hpp>
+#include <cascade/runtime/breaker.hpp>
+#include <cascade/runtime/budget.hpp>
+#include <cascade/runtime/cache.hpp>
 #include <cascade/cascade.hpp>
-#include <cascade/retry.hpp>
+#include <cascade/runtime/retry.hpp>
 
 #include <atomic>
 #include <chrono>

@@ -3,7 +3,7 @@
 #ifndef CASCADE_TESTS_OUTCOME_TABLE_HPP
 #define CASCADE_TESTS_OUTCOME_TABLE_HPP
 
-#include <cascade/outcome_log.hpp>
+#include <cascade/eval/outcome_log.hpp>
 
 #include <sstream>
 #include <string>

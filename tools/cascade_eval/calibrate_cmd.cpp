@@ -4,8 +4,8 @@
 #include <iostream>
 #include <optional>
 
-#include <cascade/calibrate.hpp>
-#include <cascade/curve.hpp>
+#include <cascade/eval/calibrate.hpp>
+#include <cascade/eval/curve.hpp>
 
 #include "cli.hpp"
 #include "commands.hpp"
@@ -57,7 +57,7 @@ int run_calibrate(const std::vector<std::string>& words) {
             }
         };
     }
-    const cascade::Calibration c = cascade::calibrate(*train, o);
+    const cascade::CalibrationResult c = cascade::calibrate(*train, o);
 
     std::vector<SetReport> sets;
     sets.push_back(measure("train", *train, c.chain, c.thresholds, o.reference));

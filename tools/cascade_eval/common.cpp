@@ -8,7 +8,7 @@
 #include <fstream>
 #include <iostream>
 
-#include <cascade/parse_error.hpp>
+#include <cascade/core/parse_error.hpp>
 
 namespace cascade_eval {
 

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include <cascade/detail/json.hpp>
-#include <cascade/outcome_log.hpp>
-#include <cascade/replay.hpp>
+#include <cascade/eval/outcome_log.hpp>
+#include <cascade/eval/replay.hpp>
 
 namespace cascade_eval {
 

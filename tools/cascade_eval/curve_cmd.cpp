@@ -4,8 +4,8 @@
 #include <iostream>
 #include <optional>
 
-#include <cascade/curve.hpp>
-#include <cascade/metrics.hpp>
+#include <cascade/eval/curve.hpp>
+#include <cascade/eval/metrics.hpp>
 
 #include "cli.hpp"
 #include "commands.hpp"

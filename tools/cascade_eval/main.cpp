@@ -7,7 +7,7 @@
 #include <vector>
 
 #include <cascade/detail/json.hpp>
-#include <cascade/parse_error.hpp>
+#include <cascade/core/parse_error.hpp>
 
 #include "cli.hpp"
 #include "commands.hpp"

@@ -7,10 +7,10 @@
 #include <numeric>
 #include <unordered_map>
 
-#include <cascade/detail/csv.hpp>
-#include <cascade/metrics.hpp>
-#include <cascade/parse_error.hpp>
-#include <cascade/text_classifier.hpp>
+#include <cascade/eval/detail/csv.hpp>
+#include <cascade/eval/metrics.hpp>
+#include <cascade/core/parse_error.hpp>
+#include <cascade/score/text_classifier.hpp>
 
 #include "cli.hpp"
 #include "commands.hpp"

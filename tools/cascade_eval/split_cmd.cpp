@@ -3,7 +3,7 @@
 #include <sstream>
 #include <unordered_set>
 
-#include <cascade/outcome_log.hpp>
+#include <cascade/eval/outcome_log.hpp>
 
 #include "cli.hpp"
 #include "commands.hpp"

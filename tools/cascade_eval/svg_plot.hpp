@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include <cascade/curve.hpp>
-#include <cascade/metrics.hpp>
+#include <cascade/eval/curve.hpp>
+#include <cascade/eval/metrics.hpp>
 
 namespace cascade_eval {
 

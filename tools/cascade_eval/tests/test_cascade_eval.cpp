@@ -1,9 +1,9 @@
 #include "catch.hpp"
 
-#include <cascade/calibrate.hpp>
+#include <cascade/eval/calibrate.hpp>
 #include <cascade/detail/json.hpp>
-#include <cascade/outcome_log.hpp>
-#include <cascade/replay.hpp>
+#include <cascade/eval/outcome_log.hpp>
+#include <cascade/eval/replay.hpp>
 
 #include <algorithm>
 #include <cstdlib>

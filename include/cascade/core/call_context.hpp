@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: MIT
+#ifndef CASCADE_CORE_CALL_CONTEXT_HPP
+#define CASCADE_CORE_CALL_CONTEXT_HPP
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <string_view>
+
+namespace cascade {
+
+/// Where a cascade reads the time: steady_clock by default; tests substitute a manual clock,
+/// e.g. `[clock] { return clock.now(); }` with a cascade::ManualClock.
+using NowFn = std::function<std::chrono::steady_clock::time_point()>;
+
+namespace detail {
+inline std::chrono::steady_clock::time_point steady_now() { return std::chrono::steady_clock::now(); }
+}  // namespace detail
+
+/// What a model may learn about the call it is serving: take it as a second parameter,
+/// `Response(const Request&, const cascade::CallContext&)`, to give your HTTP client the time
+/// that is left. cascade cannot interrupt a call; a model that honours `remaining()` ends on time,
+/// and one that polls `cancel_requested()` stops as soon as a hedge race it runs in is lost.
+struct CallContext {
+    using clock = std::chrono::steady_clock;
+
+    std::string_view tier;       ///< the tier's name
+    std::size_t tier_index = 0;  ///< its position in the cascade, 0 = cheapest
+    /// When this call should be done: the earlier of the tier's time limit and the query's
+    /// deadline; time_point::max() when neither is set.
+    clock::time_point deadline = clock::time_point::max();
+    const NowFn* now = nullptr;  ///< the cascade's clock; steady_clock when null
+    /// Set while this call races another (a hedged tier and its backup, see
+    /// cascade::with_hedge_after); null otherwise. Read it through cancel_requested().
+    const std::atomic<bool>* cancel_flag = nullptr;
+
+    /// The time left until the deadline (zero once it has passed; nanoseconds::max() without one).
+    [[nodiscard]] std::chrono::nanoseconds remaining() const {
+        if (deadline == clock::time_point::max()) return std::chrono::nanoseconds::max();
+        const auto left = deadline - (now != nullptr ? (*now)() : clock::now());
+        return left > clock::duration::zero() ? std::chrono::duration_cast<std::chrono::nanoseconds>(left)
+                                              : std::chrono::nanoseconds::zero();
+    }
+
+    /// True once this call has lost a hedge race: the other call's answer was accepted, and this
+    /// call's answer will be dropped (its cost still counts). A model that can stop early should,
+    /// by returning or throwing; the cascade waits for it either way. Always false outside a race.
+    /// One atomic load: safe to poll from any thread, e.g. an HTTP client's progress callback.
+    ///
+    ///     // in libcurl's progress callback (CURLOPT_XFERINFOFUNCTION), the context as its data:
+    ///     return static_cast<const cascade::CallContext*>(data)->cancel_requested() ? 1 : 0;  // 1 aborts
+    [[nodiscard]] bool cancel_requested() const noexcept {
+        return cancel_flag != nullptr && cancel_flag->load(std::memory_order_acquire);
+    }
+};
+
+}  // namespace cascade
+
+#endif  // CASCADE_CORE_CALL_CONTEXT_HPP

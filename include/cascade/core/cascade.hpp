@@ -1,0 +1,602 @@
+// SPDX-License-Identifier: MIT
+#ifndef CASCADE_CORE_CASCADE_HPP
+#define CASCADE_CORE_CASCADE_HPP
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include "call_context.hpp"
+#include "detail/callable_traits.hpp"
+#include "detail/cascade_checks.hpp"
+#include "config.hpp"
+#include "../detail/counters.hpp"
+#include "detail/hedge_race.hpp"
+#include "../detail/latency_histogram.hpp"
+#include "event.hpp"
+#include "hedge.hpp"
+#include "options.hpp"
+#include "result.hpp"
+#include "stats.hpp"
+#include "tier.hpp"
+namespace cascade {
+
+/// Cheap-first escalation: calls its tiers in order and returns the first answer whose verifier
+/// passes, with a trace of every tier.
+///
+///     cascade::Cascade c{cascade::tier("mini", call_mini, confidence, 0.8, cascade::price_per_call(2e-4)),
+///                        cascade::tier("big", call_big, cascade::price_per_call(5e-3))};
+///     auto r = c.run(request);   // r.value(), r.tier(), r.cost(), r.trace()
+///
+/// Tiers run one after another on the caller's thread, except a hedged tier (with_hedge_after),
+/// whose slow call may be joined by the next tier's on a helper thread.
+///
+/// Thread-safety: run() and stats() may be called from many threads at once, provided each
+/// tier's model, verifier and cost function may be too (stateless lambdas, or callables that lock
+/// or keep per-thread state). With hedging, a hedged tier and the next one are called at the same
+/// time (each tier's callables still one call per query), and the event hook and the clock are
+/// also called from the helper thread. Construction, moving, reset_stats() and tier<I>() must not
+/// overlap other calls.
+template <class... Tiers>
+class Cascade {
+    static_assert(sizeof...(Tiers) > 0, "cascade::Cascade: needs at least one tier");
+    static_assert((detail::is_tier_v<Tiers> && ...),
+                  "cascade::Cascade: every argument must be a cascade::Tier, made with "
+                  "cascade::tier(name, model[, verifier, threshold][, cost])");
+    static_assert(sizeof...(Tiers) <= CASCADE_MAX_TIERS,
+                  "cascade::Cascade: more tiers than CASCADE_MAX_TIERS; define it higher before including cascade");
+
+public:
+    static constexpr std::size_t tier_count = sizeof...(Tiers);
+
+    explicit Cascade(Tiers... tiers) : Cascade(CascadeOptions{}, std::move(tiers)...) {}
+
+    /// Throws std::invalid_argument for limits that cannot be met (a timeout <= 0, a negative or
+    /// NaN cost cap), a null clock, or a hedged last tier.
+    Cascade(CascadeOptions options, Tiers... tiers)
+        : tiers_(std::move(tiers)...),
+          names_(std::make_unique<std::string[]>(tier_count)),
+          counters_(std::make_unique<Counters>()),
+          options_(std::move(options)) {
+        check_limits(options_.limits);
+        if (!options_.now) throw std::invalid_argument("cascade::CascadeOptions: the clock (now) must not be null");
+        // The names live on the heap so that traces stay valid when the cascade is moved.
+        std::size_t i = 0;
+        std::apply([&](auto&... t) { ((names_[i++] = t.name()), ...); }, tiers_);
+        has_time_limits_ = std::apply([](const auto&... t) { return (t.time_limit().has_value() || ...); }, tiers_);
+        if constexpr (detail::is_hedged_v<tier_t<tier_count - 1>>) {
+            throw std::invalid_argument("cascade::Cascade: tier \"" + names_[tier_count - 1] +
+                                        "\" is hedged (with_hedge_after) but is the last tier, so there is no "
+                                        "tier to start alongside it; hedge an earlier tier or add one after it");
+        }
+    }
+
+    /// Runs `request` through the tiers. Never throws for what a model, verifier or hook does:
+    /// that is recorded in the result's trace (or the stats). Throws only std::bad_alloc and the like.
+    template <class Request>
+    auto run(const Request& request) {
+        return run(request, options_.limits);
+    }
+
+    /// Runs `request` with limits of its own instead of the cascade's. Throws
+    /// std::invalid_argument for limits that cannot be met.
+    template <class Request>
+    auto run(const Request& request, const Limits& limits) {
+        if constexpr (detail::cascade_accepts<Request, Tiers...>()) {
+            using Response = detail::model_response_t<typename detail::first_of<Tiers...>::type::model_type, Request>;
+            if (&limits != &options_.limits) check_limits(limits);
+            return run_all<Response>(request, limits, std::index_sequence_for<Tiers...>{});
+        }
+    }
+
+    /// A snapshot of the counters (see Stats for its consistency while queries run).
+    [[nodiscard]] Stats stats() const {
+        Stats s;
+        s.tiers.reserve(tier_count);
+        std::uint64_t nano = 0;
+        for (std::size_t i = 0; i < tier_count; ++i) {
+            TierStats t;
+            t.name = names_[i];
+            t.accepted = count(i, f_accepted);
+            t.rejected = count(i, f_rejected);
+            t.model_errors = count(i, f_model_errors);
+            t.verifier_errors = count(i, f_verifier_errors);
+            t.timeouts = count(i, f_timeouts);
+            t.cost_errors = count(i, f_cost_errors);
+            t.skipped_deadline = count(i, f_skipped_deadline);
+            t.skipped_budget = count(i, f_skipped_budget);
+            t.hedges = count(i, f_hedges);
+            t.cancelled = count(i, f_cancelled);
+            t.calls = t.accepted + t.rejected + t.model_errors + t.verifier_errors + t.timeouts + t.cancelled;
+            const std::uint64_t tier_nano = count(i, f_cost_nano);
+            nano += tier_nano;
+            t.cost = detail::from_nano_dollars(tier_nano);
+            t.latency = std::chrono::nanoseconds(count(i, f_latency_ns));
+            s.accepted += t.accepted;
+            s.errors += t.model_errors + t.verifier_errors + t.timeouts;
+            if (i > 0) s.escalations += t.calls;
+            s.hedges += t.hedges;
+            s.latency += t.latency;
+            s.tiers.push_back(std::move(t));
+        }
+        s.fallbacks = counters_->total(f_fallbacks);
+        s.unanswered = counters_->total(f_unanswered);
+        s.hook_errors = counters_->total(f_hook_errors);
+        s.queries = s.accepted + s.fallbacks + s.unanswered;
+        s.cost = detail::from_nano_dollars(nano);
+        Buckets::read_percentiles(*counters_, f_latency_buckets, s);
+        if (auto price = std::get<tier_count - 1>(tiers_).fixed_price()) {
+            s.baseline_cost = *price * static_cast<double>(s.queries);
+        } else if (answered_calls(tier_count - 1) > 0) {
+            s.baseline_cost = mean_cost(tier_count - 1) * static_cast<double>(s.queries);
+        }
+        return s;
+    }
+
+    void reset_stats() noexcept { counters_->reset(); }
+
+    [[nodiscard]] const CascadeOptions& options() const noexcept { return options_; }
+    [[nodiscard]] std::string_view tier_name(std::size_t i) const { return names_[i]; }
+
+    /// The I-th tier, e.g. to reach its model's own state.
+    template <std::size_t I>
+    auto& tier() noexcept {
+        return std::get<I>(tiers_);
+    }
+    template <std::size_t I>
+    const auto& tier() const noexcept {
+        return std::get<I>(tiers_);
+    }
+
+private:
+    // Counters per tier; the query totals are derived from them where they can be, so that a
+    // query accepted by the first tier costs three atomic additions.
+    enum TierField : std::size_t {
+        f_accepted,
+        f_rejected,
+        f_model_errors,
+        f_verifier_errors,
+        f_timeouts,
+        f_cost_errors,
+        f_skipped_deadline,
+        f_skipped_budget,
+        f_cost_nano,
+        f_latency_ns,
+        f_hedges,
+        f_cancelled,
+        f_cancelled_answered,  // cancelled calls whose model answered: their cost is a real one
+        tier_fields
+    };
+    static constexpr std::size_t f_fallbacks = tier_count * tier_fields;
+    static constexpr std::size_t f_unanswered = f_fallbacks + 1;
+    static constexpr std::size_t f_hook_errors = f_fallbacks + 2;
+    static constexpr std::size_t f_latency_buckets = f_fallbacks + 3;
+    using Buckets = detail::LatencyBuckets;
+    using Counters = detail::StripedCounters<f_latency_buckets + Buckets::count>;
+    using TimePoint = std::chrono::steady_clock::time_point;
+    template <std::size_t I>
+    using tier_t = std::tuple_element_t<I, std::tuple<Tiers...>>;
+
+    static void check_limits(const Limits& limits) {
+        if (limits.timeout && *limits.timeout <= std::chrono::nanoseconds::zero()) {
+            throw std::invalid_argument("cascade::Limits: the timeout must be > 0, got " +
+                                        std::to_string(limits.timeout->count()) + " ns");
+        }
+        if (limits.max_cost && (!(*limits.max_cost >= 0.0) || std::isinf(*limits.max_cost))) {
+            throw std::invalid_argument("cascade::Limits: the cost cap must be a finite number >= 0, got " +
+                                        std::to_string(*limits.max_cost));
+        }
+    }
+
+    [[nodiscard]] std::uint64_t count(std::size_t tier, std::size_t field) const noexcept {
+        return counters_->total(tier * tier_fields + field);
+    }
+
+    // The answer a NoPassPolicy would fall back on, kept while later tiers are tried.
+    template <class Response>
+    struct Held {
+        std::optional<Response> answer;
+        std::size_t tier = 0;
+        double rank = 0.0;
+    };
+
+    // What one run keeps between its tiers.
+    struct Progress {
+        TimePoint start;
+        TimePoint last;        // when the previous tier finished
+        TimePoint deadline;    // TimePoint::max() without one
+        std::optional<double> max_cost;
+        bool timed = false;    // the clock is read (see CascadeOptions::measure_latency)
+        bool done = false;     // a tier's answer was accepted
+        std::optional<std::size_t> last_called;
+        std::size_t ran_as_backup = 0;  // a tier already called as a hedge's backup (0: none)
+    };
+
+    // What the helper thread of a hedge race hands back.
+    template <class Response>
+    struct Backup {
+        Attempt attempt;
+        std::optional<Response> answer;
+        bool cost_failed = false;
+        bool answered_loser = false;
+        std::exception_ptr failure;  // what escaped the helper (bad_alloc and the like)
+    };
+
+    // Whether tier I may have been called already, as the backup of the hedged tier before it.
+    template <std::size_t I>
+    static constexpr bool may_run_as_backup() noexcept {
+        if constexpr (I == 0) {
+            return false;
+        } else {
+            return detail::is_hedged_v<tier_t<I - 1>>;
+        }
+    }
+
+    template <class Response, class Request, std::size_t... Is>
+    Result<Response> run_all(const Request& request, const Limits& limits, std::index_sequence<Is...>) {
+        using Access = detail::ResultAccess<Response>;
+        Result<Response> result;
+        Held<Response> held;
+        Progress progress;
+        progress.timed = options_.measure_latency || has_time_limits_ || limits.timeout.has_value();
+        if (progress.timed) progress.start = options_.now();
+        progress.last = progress.start;
+        progress.deadline = limits.timeout ? saturating_add(progress.start, *limits.timeout) : TimePoint::max();
+        progress.max_cost = limits.max_cost;
+        (run_tier<Is, Response>(request, result, held, progress), ...);
+        Access::set_latency(result, progress.last - progress.start);
+        if (!progress.done) settle_without_pass(result, held);
+        if (options_.collect_stats) counters_->add(f_latency_buckets + Buckets::index(result.latency()), 1);
+        if (options_.on_event) {
+            Event e = detail::tier_event(EventKind::query_finished, result.tier(), result.tier_index().value_or(0));
+            e.resolution = result.resolution();
+            e.cost = result.cost();
+            e.latency = result.latency();
+            emit(e);
+        }
+        return result;
+    }
+
+    template <std::size_t I, class Response, class Request>
+    void run_tier(const Request& request, Result<Response>& result, Held<Response>& held, Progress& progress) {
+        using Access = detail::ResultAccess<Response>;
+        if constexpr (may_run_as_backup<I>()) {
+            if (progress.ran_as_backup == I) return;  // its call and its trace entry are in already
+        }
+        Attempt& a = Access::trace(result).emplace_back();
+        a.tier = names_[I];
+        auto& t = std::get<I>(tiers_);
+        a.threshold = t.threshold();
+        if (progress.done) return;
+        if (!may_call<I>(t, result.cost(), progress, a)) return;
+
+        if (options_.on_event) {
+            if (progress.last_called) emit(detail::tier_event(EventKind::escalated, names_[*progress.last_called], *progress.last_called));
+            emit(detail::tier_event(EventKind::tier_started, a.tier, I));
+        }
+        CallContext context{a.tier, I, progress.deadline, &options_.now};
+        if (const auto limit = t.time_limit()) {
+            context.deadline = std::min(context.deadline, saturating_add(progress.last, *limit));
+        }
+
+        if constexpr (detail::is_hedged_v<tier_t<I>> && I + 1 < tier_count) {
+            std::string no_hedge = hedge_refusal<I>(result.cost(), progress);
+            if (no_hedge.empty() && race<I, Response>(request, result, held, progress, a, context, no_hedge)) return;
+            auto [answer, cost_failed] = detail::attempt<Response>(t, request, context, a);
+            a.note = a.note.empty() ? std::move(no_hedge) : no_hedge + "; " + a.note;
+            conclude<I>(result, held, progress, a, answer, cost_failed);
+        } else {
+            auto [answer, cost_failed] = detail::attempt<Response>(t, request, context, a);
+            conclude<I>(result, held, progress, a, answer, cost_failed);
+        }
+    }
+
+    // After tier I's call on the caller's thread: times it, counts it, and settles the query
+    // if its answer passed.
+    template <std::size_t I, class Response>
+    void conclude(Result<Response>& result, Held<Response>& held, Progress& progress, Attempt& a,
+                  std::optional<Response>& answer, bool cost_failed) {
+        using Access = detail::ResultAccess<Response>;
+        const auto now = progress.timed ? options_.now() : progress.last;
+        a.latency = now - progress.last;
+        progress.last = now;
+        progress.last_called = I;
+        if (const auto limit = std::get<I>(tiers_).time_limit();
+            limit && a.latency > *limit && a.status != AttemptStatus::model_error) {
+            time_out(a, *limit);
+            answer.reset();
+        }
+        Access::add_cost(result, a.cost);
+        if (options_.collect_stats) record(I, a, cost_failed);
+        if (options_.on_event) emit(detail::tier_event(EventKind::tier_finished, a.tier, I, &a));
+
+        if (a.status == AttemptStatus::accepted) {
+            Access::settle(result, std::move(answer), I, Resolution::accepted);
+            progress.done = true;
+        } else if (answer) {
+            hold(held, std::move(answer), I, a);
+        }
+    }
+
+    // Why hedged tier I may not start its backup (empty when it may): both calls get paid for,
+    // so both estimates must fit under the query's cost cap on top of what is spent.
+    template <std::size_t I>
+    std::string hedge_refusal(double spent, const Progress& progress) const {
+        if (!progress.max_cost) return {};
+        const double mine = std::get<I>(tiers_).cost_estimate().value_or(mean_cost(I));
+        const double next = std::get<I + 1>(tiers_).cost_estimate().value_or(mean_cost(I + 1));
+        if (spent + mine + next <= *progress.max_cost) return {};
+        return "no hedge to " + names_[I + 1] + ": estimated $" + std::to_string(mine) + " + $" +
+               std::to_string(next) + " on top of $" + std::to_string(spent) + " spent exceeds the cap of $" +
+               std::to_string(*progress.max_cost);
+    }
+
+    // Runs hedged tier I on this thread and, should it still be running after its delay, tier
+    // I + 1 on a helper thread; the first accepted answer wins, the other call is asked to stop
+    // and waited for. False, with `no_hedge` saying why, when no thread could be started: the
+    // caller then runs tier I alone.
+    template <std::size_t I, class Response, class Request>
+    bool race(const Request& request, Result<Response>& result, Held<Response>& held, Progress& progress,
+              Attempt& a, CallContext context, std::string& no_hedge) {
+        constexpr std::size_t B = I + 1;
+        using Access = detail::ResultAccess<Response>;
+        using Side = detail::HedgeRace::Side;
+        auto& t = std::get<I>(tiers_);
+        detail::HedgeRace race;
+        Backup<Response> backup;
+        backup.attempt.tier = names_[B];
+        backup.attempt.threshold = std::get<B>(tiers_).threshold();
+        detail::HedgeThread helper(race);
+        // Real time, whatever the cascade's clock: the wait is a condition variable's.
+        const TimePoint hedge_at = saturating_add(std::chrono::steady_clock::now(), t.hedge_after());
+        try {
+            helper.start([this, &request, &race, &backup, hedge_at, deadline = progress.deadline,
+                          timed = progress.timed] {
+                run_backup<B, Response>(request, race, backup, hedge_at, deadline, timed);
+            });
+        } catch (const std::system_error& e) {
+            no_hedge = "no hedge to " + names_[B] + ": could not start a thread (" + e.what() + ")";
+            return false;
+        }
+
+        context.cancel_flag = race.cancel_flag(Side::primary);
+        auto [answer, cost_failed] = detail::attempt<Response>(t, request, context, a);
+        const auto now = progress.timed ? options_.now() : progress.last;
+        a.latency = now - progress.last;
+        if (const auto limit = t.time_limit(); limit && a.latency > *limit && a.status != AttemptStatus::model_error) {
+            time_out(a, *limit);
+            answer.reset();
+        }
+        bool answered_loser = false;
+        if (race.finish(Side::primary, a.status == AttemptStatus::accepted)) {
+            answered_loser = lose(a, answer, names_[B]);
+        }
+        if (options_.on_event) emit(detail::tier_event(EventKind::tier_finished, a.tier, I, &a));
+        helper.join();  // the backup, if started, has returned: its entry is complete
+        if (backup.failure) std::rethrow_exception(backup.failure);
+
+        const bool hedged = race.backup_started();
+        progress.last = hedged && progress.timed ? options_.now() : now;
+        progress.last_called = I;
+        Access::add_cost(result, a.cost);
+        if (options_.collect_stats) record(I, a, cost_failed, answered_loser);
+        Attempt* b = nullptr;
+        if (hedged) {
+            b = &Access::trace(result).emplace_back(std::move(backup.attempt));
+            progress.ran_as_backup = B;
+            progress.last_called = B;
+            Access::add_cost(result, b->cost);
+            if (options_.collect_stats) {
+                record(B, *b, backup.cost_failed, backup.answered_loser);
+                counters_->add(B * tier_fields + f_hedges, 1);
+            }
+        }
+
+        if (a.status == AttemptStatus::accepted) {
+            Access::settle(result, std::move(answer), I, Resolution::accepted);
+            progress.done = true;
+        } else if (b != nullptr && b->status == AttemptStatus::accepted) {
+            Access::settle(result, std::move(backup.answer), B, Resolution::accepted);
+            progress.done = true;
+        } else {
+            // Neither passed: held in tier order, so that the policies see them as in a sequence.
+            if (answer) hold(held, std::move(answer), I, a);
+            if (b != nullptr && backup.answer) hold(held, std::move(backup.answer), B, *b);
+        }
+        return true;
+    }
+
+    // The helper thread of a race: waits out the delay (ending early if the primary finishes),
+    // then, unless the query's deadline has passed, calls tier B as tier I's backup.
+    template <std::size_t B, class Response, class Request>
+    void run_backup(const Request& request, detail::HedgeRace& race, Backup<Response>& backup, TimePoint hedge_at,
+                    TimePoint deadline, bool timed) noexcept {
+        using Side = detail::HedgeRace::Side;
+        try {
+            const bool start = race.wait_to_start(
+                hedge_at, [&] { return deadline == TimePoint::max() || options_.now() < deadline; });
+            if (!start) return;
+            Attempt& b = backup.attempt;
+            if (options_.on_event) {
+                emit(detail::tier_event(EventKind::hedge_started, b.tier, B));
+                emit(detail::tier_event(EventKind::tier_started, b.tier, B));
+            }
+            auto& t = std::get<B>(tiers_);
+            const TimePoint begin = timed ? options_.now() : TimePoint{};
+            CallContext context{b.tier, B, deadline, &options_.now, race.cancel_flag(Side::backup)};
+            const auto limit = t.time_limit();
+            if (limit) context.deadline = std::min(context.deadline, saturating_add(begin, *limit));
+
+            auto outcome = detail::attempt<Response>(t, request, context, b);
+            b.latency = (timed ? options_.now() : begin) - begin;
+            if (limit && b.latency > *limit && b.status != AttemptStatus::model_error) {
+                time_out(b, *limit);
+                outcome.answer.reset();
+            }
+            if (race.finish(Side::backup, b.status == AttemptStatus::accepted)) {
+                backup.answered_loser = lose(b, outcome.answer, names_[B - 1]);
+            }
+            backup.answer = std::move(outcome.answer);
+            backup.cost_failed = outcome.cost_failed;
+            if (options_.on_event) emit(detail::tier_event(EventKind::tier_finished, b.tier, B, &b));
+        } catch (...) {
+            backup.failure = std::current_exception();
+        }
+    }
+
+    // Marks a call that lost a race (still running when the other's answer was accepted): its
+    // answer is dropped and what it did goes to the note. True when its model had answered, so
+    // that its cost is a real call's (for the mean cost).
+    template <class Response>
+    static bool lose(Attempt& a, std::optional<Response>& answer, const std::string& winner) {
+        const bool answered = a.status != AttemptStatus::model_error;
+        std::string what = "lost the race to " + winner + ": ";
+        what += to_string(a.status);
+        a.note = a.note.empty() ? std::move(what) : what + "; " + a.note;
+        a.status = AttemptStatus::cancelled;
+        answer.reset();
+        return answered;
+    }
+
+    // Whether the I-th tier may be called within the query's deadline and cost cap; when not,
+    // records why.
+    template <std::size_t I, class TierT>
+    bool may_call(const TierT& t, double spent, const Progress& progress, Attempt& a) {
+        if (progress.deadline != TimePoint::max() && options_.now() >= progress.deadline) {
+            a.status = AttemptStatus::deadline_passed;
+        } else if (progress.max_cost) {
+            const double estimate = t.cost_estimate().value_or(mean_cost(I));
+            if (spent + estimate > *progress.max_cost) {
+                a.status = AttemptStatus::over_budget;
+                a.error = "estimated $" + std::to_string(estimate) + " on top of $" + std::to_string(spent) +
+                          " spent exceeds the cap of $" + std::to_string(*progress.max_cost);
+            }
+        }
+        if (a.status == AttemptStatus::skipped) return true;
+        if (options_.collect_stats) {
+            counters_->add(I * tier_fields +
+                               (a.status == AttemptStatus::deadline_passed ? f_skipped_deadline : f_skipped_budget),
+                           1);
+        }
+        if (options_.on_event) emit(detail::tier_event(EventKind::tier_skipped, a.tier, I, &a));
+        return false;
+    }
+
+    // The mean cost of a tier's answered calls so far: the estimate for a tier that has none.
+    [[nodiscard]] double mean_cost(std::size_t tier) const noexcept {
+        const std::uint64_t answered = answered_calls(tier);
+        return answered ? detail::from_nano_dollars(count(tier, f_cost_nano)) / static_cast<double>(answered) : 0.0;
+    }
+
+    // The tier's calls whose model answered (a failed call, or one cancelled before its model
+    // returned, has no real cost to learn from).
+    [[nodiscard]] std::uint64_t answered_calls(std::size_t tier) const noexcept {
+        return count(tier, f_accepted) + count(tier, f_rejected) + count(tier, f_verifier_errors) +
+               count(tier, f_timeouts) + count(tier, f_cancelled_answered);
+    }
+
+    // A time plus a duration, held at TimePoint::max() instead of overflowing for huge limits.
+    static TimePoint saturating_add(TimePoint t, std::chrono::nanoseconds d) noexcept {
+        const auto room = std::chrono::duration_cast<std::chrono::nanoseconds>(TimePoint::max() - t);
+        return d >= room ? TimePoint::max() : t + std::chrono::duration_cast<TimePoint::duration>(d);
+    }
+
+    static void time_out(Attempt& a, std::chrono::nanoseconds limit) {
+        a.status = AttemptStatus::timed_out;
+        using ms = std::chrono::duration<double, std::milli>;
+        a.error = "took " + std::to_string(ms(a.latency).count()) + " ms, over the time limit of " +
+                  std::to_string(ms(limit).count()) + " ms";
+    }
+
+    void emit(const Event& e) noexcept {
+        try {
+            options_.on_event(e);
+        } catch (...) {
+            counters_->add(f_hook_errors, 1);
+        }
+    }
+
+    template <class Response>
+    void hold(Held<Response>& held, std::optional<Response>&& answer, std::size_t tier, const Attempt& a) {
+        switch (options_.when_none_pass) {
+            case NoPassPolicy::accept_last: break;
+            case NoPassPolicy::most_confident: {
+                // An answer whose verifier failed still counts, below any scored one.
+                const double rank = a.confidence.value_or(-1.0);
+                if (held.answer && rank < held.rank) return;
+                held.rank = rank;
+                break;
+            }
+            case NoPassPolicy::no_answer: return;
+        }
+        held.answer = std::move(answer);
+        held.tier = tier;
+    }
+
+    template <class Response>
+    void settle_without_pass(Result<Response>& result, Held<Response>& held) {
+        const bool answered = held.answer.has_value();
+        if (answered) {
+            detail::ResultAccess<Response>::settle(result, std::move(held.answer), held.tier, Resolution::fallback);
+        }
+        if (options_.collect_stats) counters_->add(answered ? f_fallbacks : f_unanswered, 1);
+    }
+
+    void record(std::size_t tier, const Attempt& a, bool cost_failed, bool answered_loser = false) noexcept {
+        const std::size_t base = tier * tier_fields;
+        std::size_t status_field = f_accepted;
+        switch (a.status) {
+            case AttemptStatus::accepted: status_field = f_accepted; break;
+            case AttemptStatus::rejected: status_field = f_rejected; break;
+            case AttemptStatus::model_error: status_field = f_model_errors; break;
+            case AttemptStatus::verifier_error: status_field = f_verifier_errors; break;
+            case AttemptStatus::timed_out: status_field = f_timeouts; break;
+            case AttemptStatus::cancelled: status_field = f_cancelled; break;
+            case AttemptStatus::skipped:
+            case AttemptStatus::deadline_passed:
+            case AttemptStatus::over_budget: return;
+        }
+        counters_->add(base + status_field, 1);
+        if (answered_loser) counters_->add(base + f_cancelled_answered, 1);
+        if (cost_failed) counters_->add(base + f_cost_errors, 1);
+        if (const auto nano = detail::to_nano_dollars(a.cost)) counters_->add(base + f_cost_nano, nano);
+        counters_->add(base + f_latency_ns, static_cast<std::uint64_t>(a.latency.count()));
+    }
+
+    std::tuple<Tiers...> tiers_;
+    std::unique_ptr<std::string[]> names_;
+    std::unique_ptr<Counters> counters_;
+    CascadeOptions options_;
+    bool has_time_limits_ = false;
+};
+
+template <class... Tiers>
+Cascade(Tiers...) -> Cascade<Tiers...>;
+template <class... Tiers>
+Cascade(CascadeOptions, Tiers...) -> Cascade<Tiers...>;
+
+namespace detail {
+template <class T>
+struct is_cascade : std::false_type {};
+template <class... Tiers>
+struct is_cascade<Cascade<Tiers...>> : std::true_type {};
+template <class T>
+inline constexpr bool is_cascade_v = is_cascade<std::decay_t<T>>::value;
+}  // namespace detail
+
+}  // namespace cascade
+
+#endif  // CASCADE_CORE_CASCADE_HPP

@@ -1,0 +1,333 @@
+// SPDX-License-Identifier: MIT
+#ifndef CASCADE_CORE_ROUTER_HPP
+#define CASCADE_CORE_ROUTER_HPP
+
+#include <array>
+#include <chrono>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "detail/callable_traits.hpp"
+#include "../detail/counters.hpp"
+#include "../detail/latency_histogram.hpp"
+#include "cascade.hpp"
+#include "result.hpp"
+#include "stats.hpp"
+#include "tier.hpp"
+
+namespace cascade {
+
+/// A Router's outcome: the chosen route's Result, plus the difficulty score and the route.
+template <class Response>
+class Routed : public Result<Response> {
+public:
+    Routed(Result<Response>&& result, std::optional<double> score, std::size_t route, std::string scorer_error,
+           std::chrono::nanoseconds scorer_latency)
+        : Result<Response>(std::move(result)),
+          score_(score),
+          route_(route),
+          scorer_error_(std::move(scorer_error)),
+          scorer_latency_(scorer_latency) {}
+
+    /// The scorer's difficulty in [0, 1]; empty when the scorer failed (see scorer_error()).
+    [[nodiscard]] std::optional<double> score() const noexcept { return score_; }
+    /// The route taken, 0 for the easiest.
+    [[nodiscard]] std::size_t route() const noexcept { return route_; }
+    /// Why the scorer failed (it threw, or gave NaN or a value outside [0, 1]); the query then
+    /// took the last route. Empty when the scorer succeeded.
+    [[nodiscard]] const std::string& scorer_error() const noexcept { return scorer_error_; }
+    /// Time spent scoring, which Result::latency() (the route's own time) does not include.
+    [[nodiscard]] std::chrono::nanoseconds scorer_latency() const noexcept { return scorer_latency_; }
+
+private:
+    std::optional<double> score_;
+    std::size_t route_;
+    std::string scorer_error_;
+    std::chrono::nanoseconds scorer_latency_;
+};
+
+namespace detail {
+
+// Every route runs as a Cascade: a tier becomes a one-tier cascade, a bare model a one-tier
+// cascade without verifier named after its route.
+template <class T, class = void>
+struct route_target {
+    using type = Cascade<Tier<T>>;
+    static type make(T&& model, std::size_t route) {
+        return type(Tier<T>("route " + std::to_string(route), std::move(model), NoVerifier{}, 0.0, FixedCost{}));
+    }
+};
+template <class T>
+struct route_target<T, std::enable_if_t<is_tier_v<T>>> {
+    using type = Cascade<T>;
+    static type make(T&& tier, std::size_t) { return type(std::move(tier)); }
+};
+template <class T>
+struct route_target<T, std::enable_if_t<is_cascade_v<T>>> {
+    using type = T;
+    static type make(T&& cascade, std::size_t) { return std::move(cascade); }
+};
+template <class T>
+using route_target_t = typename route_target<T>::type;
+
+template <class Route, class Request>
+using route_response_t = typename decltype(std::declval<Route&>().run(std::declval<const Request&>()))::value_type;
+
+template <class Request, class Route>
+struct route_accepts;
+template <class Request, class... Tiers>
+struct route_accepts<Request, Cascade<Tiers...>> {
+    static constexpr bool value = cascade_accepts<Request, Tiers...>();
+};
+
+template <class Request, class Scorer, class... Routes>
+constexpr bool router_accepts() {
+    constexpr bool scores = scorer_callable_v<Scorer, Request>;
+    static_assert(scores, "cascade::Router::run: the scorer must be callable as double(const Request&), "
+                          "returning a difficulty in [0, 1]");
+    if constexpr (!scores) {
+        return false;
+    } else {
+        constexpr bool routes_accept = (route_accepts<Request, Routes>::value && ...);
+        return routes_accept;
+    }
+}
+
+template <class Request, class First, class... Routes>
+constexpr bool routes_agree() {
+    using Response = route_response_t<First, Request>;
+    constexpr bool same = (std::is_same_v<route_response_t<Routes, Request>, Response> && ...);
+    static_assert(same, "cascade::Router::run: every route must give the same Response type for one Request");
+    return same;
+}
+
+}  // namespace detail
+
+/// Difficulty routing: a scorer rates each query in [0, 1], ascending thresholds split [0, 1]
+/// into routes, and the query goes to its route's target: a model callable, a Tier, or a whole
+/// Cascade.
+///
+///     cascade::Router r{difficulty, {0.7},                      // below 0.7: route 0
+///                       cascade::Cascade{mini_tier, big_tier},  // easy: cheap-first cascade
+///                       cascade::tier("big", call_big)};        // hard: straight to the big model
+///
+/// Route i takes scores in [thresholds[i-1], thresholds[i]); a score of exactly a threshold goes
+/// up. A scorer that throws or returns NaN or a value outside [0, 1] sends the query to the last
+/// route, recorded in the result and the stats.
+///
+/// Thread-safety: as Cascade; the scorer must also be callable from many threads at once.
+template <class Scorer, class... Targets>
+class Router {
+    static_assert(sizeof...(Targets) >= 1, "cascade::Router: needs at least one route");
+
+public:
+    static constexpr std::size_t route_count = sizeof...(Targets);
+
+    /// Throws std::invalid_argument when `thresholds` does not hold route_count - 1 strictly
+    /// ascending values in [0, 1].
+    Router(Scorer scorer, std::vector<double> thresholds, Targets... targets)
+        : Router(std::index_sequence_for<Targets...>{}, std::move(scorer), thresholds, std::move(targets)...) {}
+
+    /// Scores `request` and runs it on its route with that route's own limits.
+    template <class Request>
+    auto run(const Request& request) {
+        return run_checked(request, nullptr);
+    }
+
+    /// Scores `request` and runs it on its route with `limits` instead of the route's own.
+    template <class Request>
+    auto run(const Request& request, const Limits& limits) {
+        return run_checked(request, &limits);
+    }
+
+    /// The route a score leads to.
+    [[nodiscard]] std::size_t route_for(double score) const noexcept {
+        std::size_t route = 0;
+        while (route < thresholds_.size() && score >= thresholds_[route]) ++route;
+        return route;
+    }
+
+    [[nodiscard]] RouterStats stats() const {
+        RouterStats s;
+        s.routes.reserve(route_count);
+        std::uint64_t nano = 0;
+        for (std::size_t i = 0; i < route_count; ++i) {
+            RouteStats r;
+            r.name = names_[i];
+            r.queries = count(i, f_queries);
+            r.unanswered = count(i, f_unanswered);
+            const std::uint64_t route_nano = count(i, f_cost_nano);
+            nano += route_nano;
+            r.cost = detail::from_nano_dollars(route_nano);
+            r.latency = std::chrono::nanoseconds(count(i, f_latency_ns));
+            s.queries += r.queries;
+            s.unanswered += r.unanswered;
+            s.latency += r.latency;
+            s.routes.push_back(std::move(r));
+        }
+        s.cost = detail::from_nano_dollars(nano);
+        s.scorer_errors = counters_->total(f_scorer_errors);
+        Buckets::read_percentiles(*counters_, f_latency_buckets, s);
+        const RouteStats& last = s.routes.back();
+        if (const auto price = last_route_price()) {
+            s.baseline_cost = *price * static_cast<double>(s.queries);
+        } else if (last.queries > 0) {
+            s.baseline_cost = last.cost / static_cast<double>(last.queries) * static_cast<double>(s.queries);
+        }
+        return s;
+    }
+
+    void reset_stats() noexcept { counters_->reset(); }
+
+    /// The I-th route's target, as a Cascade (with stats of its own).
+    template <std::size_t I>
+    auto& route() noexcept {
+        return std::get<I>(routes_);
+    }
+    [[nodiscard]] std::string_view route_name(std::size_t i) const { return names_[i]; }
+    [[nodiscard]] const std::array<double, route_count - 1>& thresholds() const noexcept { return thresholds_; }
+
+private:
+    enum RouteField : std::size_t { f_queries, f_unanswered, f_cost_nano, f_latency_ns, route_fields };
+    static constexpr std::size_t f_scorer_errors = route_count * route_fields;
+    static constexpr std::size_t f_latency_buckets = f_scorer_errors + 1;
+    using Buckets = detail::LatencyBuckets;
+    using Counters = detail::StripedCounters<f_latency_buckets + Buckets::count>;
+    using Clock = std::chrono::steady_clock;
+
+    template <class Request>
+    auto run_checked(const Request& request, const Limits* limits) {
+        if constexpr (detail::router_accepts<Request, Scorer, detail::route_target_t<Targets>...>()) {
+            if constexpr (detail::routes_agree<Request, detail::route_target_t<Targets>...>()) {
+                using Response = detail::route_response_t<
+                    std::tuple_element_t<0, std::tuple<detail::route_target_t<Targets>...>>, Request>;
+                return run_routed<Response>(request, limits);
+            }
+        }
+    }
+
+    template <std::size_t... Is>
+    Router(std::index_sequence<Is...>, Scorer scorer, const std::vector<double>& thresholds, Targets... targets)
+        : scorer_(std::move(scorer)),
+          thresholds_(checked_thresholds(thresholds)),
+          routes_(detail::route_target<Targets>::make(std::move(targets), Is)...),
+          names_(std::make_unique<std::string[]>(route_count)),
+          counters_(std::make_unique<Counters>()) {
+        ((names_[Is] = route_label(std::get<Is>(routes_))), ...);
+    }
+
+    static std::array<double, route_count - 1> checked_thresholds(const std::vector<double>& t) {
+        const std::string where = "cascade::Router: ";
+        if (t.size() != route_count - 1) {
+            throw std::invalid_argument(where + std::to_string(route_count) + " routes need " +
+                                        std::to_string(route_count - 1) + " thresholds, got " +
+                                        std::to_string(t.size()));
+        }
+        std::array<double, route_count - 1> out{};
+        for (std::size_t i = 0; i < t.size(); ++i) {
+            const std::string at = "thresholds[" + std::to_string(i) + "]";
+            if (std::isnan(t[i])) throw std::invalid_argument(where + at + " is NaN");
+            if (t[i] < 0.0 || t[i] > 1.0) {
+                throw std::invalid_argument(where + at + " = " + std::to_string(t[i]) + " is outside [0, 1]");
+            }
+            if (i > 0 && !(t[i] > t[i - 1])) {
+                throw std::invalid_argument(where + "thresholds must be strictly ascending, but " + at + " = " +
+                                            std::to_string(t[i]) + " is not above thresholds[" +
+                                            std::to_string(i - 1) + "] = " + std::to_string(t[i - 1]));
+            }
+            out[i] = t[i];
+        }
+        return out;
+    }
+
+    // A route is named after its tiers: "mini>big" for a cascade, the tier's name otherwise.
+    template <class Route>
+    static std::string route_label(const Route& route) {
+        std::string label;
+        for (std::size_t i = 0; i < Route::tier_count; ++i) {
+            if (i > 0) label += '>';
+            label += route.tier_name(i);
+        }
+        return label;
+    }
+
+    template <class Response, class Request>
+    Routed<Response> run_routed(const Request& request, const Limits* limits) {
+        const auto start = Clock::now();
+        std::optional<double> score;
+        std::string scorer_error;
+        try {
+            const double s = static_cast<double>(scorer_(request));
+            if (s >= 0.0 && s <= 1.0) {
+                score = s;
+            } else {
+                scorer_error = "scorer returned " + std::to_string(s) + "; a difficulty must be in [0, 1]";
+            }
+        } catch (...) {
+            scorer_error = "scorer threw: " + detail::describe_exception(std::current_exception());
+        }
+        const std::size_t route = score ? route_for(*score) : route_count - 1;
+        const auto scored = Clock::now();
+
+        const auto scorer_latency = scored - start;
+        Routed<Response> routed(run_route<Response>(route, request, limits), score, route, std::move(scorer_error),
+                                scorer_latency);
+        const Result<Response>& result = routed;
+        const std::size_t base = route * route_fields;
+        counters_->add(base + f_queries, 1);
+        if (!result.has_value()) counters_->add(base + f_unanswered, 1);
+        if (const auto nano = detail::to_nano_dollars(result.cost())) counters_->add(base + f_cost_nano, nano);
+        const auto latency = result.latency() + scorer_latency;
+        counters_->add(base + f_latency_ns, static_cast<std::uint64_t>(latency.count()));
+        counters_->add(f_latency_buckets + Buckets::index(latency), 1);
+        if (!score) counters_->add(f_scorer_errors, 1);
+        return routed;
+    }
+
+    // The route's result, built in place: the routes are tried by index at compile time.
+    template <class Response, std::size_t I = 0, class Request>
+    Result<Response> run_route(std::size_t route, const Request& request, const Limits* limits) {
+        if constexpr (I + 1 < route_count) {
+            if (route != I) return run_route<Response, I + 1>(route, request, limits);
+        }
+        auto& target = std::get<I>(routes_);
+        return limits ? target.run(request, *limits) : target.run(request);
+    }
+
+    [[nodiscard]] std::uint64_t count(std::size_t route, std::size_t field) const noexcept {
+        return counters_->total(route * route_fields + field);
+    }
+
+    // What a query costs on the last route when that is known in advance: one tier at a fixed price.
+    [[nodiscard]] std::optional<double> last_route_price() const noexcept {
+        const auto& last = std::get<route_count - 1>(routes_);
+        if constexpr (std::decay_t<decltype(last)>::tier_count == 1) {
+            return last.template tier<0>().fixed_price();
+        } else {
+            return std::nullopt;
+        }
+    }
+
+    Scorer scorer_;
+    std::array<double, route_count - 1> thresholds_;
+    std::tuple<detail::route_target_t<Targets>...> routes_;
+    std::unique_ptr<std::string[]> names_;
+    std::unique_ptr<Counters> counters_;
+};
+
+template <class Scorer, class... Targets>
+Router(Scorer, std::vector<double>, Targets...) -> Router<Scorer, Targets...>;
+
+}  // namespace cascade
+
+#endif  // CASCADE_CORE_ROUTER_HPP

@@ -1,0 +1,290 @@
+// SPDX-License-Identifier: MIT
+#ifndef CASCADE_CORE_TIER_HPP
+#define CASCADE_CORE_TIER_HPP
+
+#include <chrono>
+#include <cmath>
+#include <cstddef>
+#include <exception>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "call_context.hpp"
+#include "cost.hpp"
+#include "detail/callable_traits.hpp"
+#include "result.hpp"
+#include "verdict.hpp"
+
+namespace cascade {
+
+/// The verifier of a tier that accepts whatever its model answers (the usual last tier).
+struct NoVerifier {};
+
+/// One model in a cascade: a name, the user's model callable, an optional verifier with its
+/// acceptance threshold, and what a call costs. Make one with cascade::tier(...).
+///
+/// The callables are stored by value and called non-const. A Tier is move-only when any of its
+/// callables is.
+template <class Model, class Verifier = NoVerifier, class Cost = FixedCost>
+class Tier {
+public:
+    using model_type = Model;
+    using verifier_type = Verifier;
+    using cost_type = Cost;
+
+    Tier(std::string name, Model model_fn, Verifier verifier_fn, double threshold, Cost cost_spec)
+        : name_(std::move(name)),
+          model_(std::move(model_fn)),
+          verifier_(std::move(verifier_fn)),
+          cost_(std::move(cost_spec)),
+          threshold_(threshold) {
+        if (name_.empty()) throw std::invalid_argument("cascade::tier: the name must not be empty");
+        if (!(threshold_ >= 0.0 && threshold_ <= 1.0)) {
+            throw std::invalid_argument("cascade::tier(\"" + name_ + "\"): the threshold must be in [0, 1], got " +
+                                        std::to_string(threshold_));
+        }
+    }
+
+    [[nodiscard]] const std::string& name() const noexcept { return name_; }
+    /// A verifier's confidence must be at least this for the tier to accept.
+    [[nodiscard]] double threshold() const noexcept { return threshold_; }
+    [[nodiscard]] static constexpr bool has_verifier() noexcept {
+        return !std::is_same_v<Verifier, NoVerifier>;
+    }
+    /// The price of one call when it is fixed; empty when computed from each answer.
+    [[nodiscard]] std::optional<double> fixed_price() const noexcept {
+        if constexpr (std::is_same_v<Cost, FixedCost>) {
+            return cost_.dollars;
+        } else {
+            return std::nullopt;
+        }
+    }
+
+    /// Calls that take longer than `limit` count as failures (AttemptStatus::timed_out): their
+    /// answer is dropped and the query escalates. A model taking a CallContext sees the limit as
+    /// its deadline. Throws std::invalid_argument unless `limit` > 0.
+    ///
+    ///     auto mini = cascade::tier("mini", call_mini, conf, 0.8).with_time_limit(std::chrono::seconds(2));
+    Tier&& with_time_limit(std::chrono::nanoseconds limit) && {
+        if (limit <= std::chrono::nanoseconds::zero()) {
+            throw std::invalid_argument("cascade::Tier(\"" + name_ + "\")::with_time_limit: the limit must be > 0, got " +
+                                        std::to_string(limit.count()) + " ns");
+        }
+        time_limit_ = limit;
+        return std::move(*this);
+    }
+
+    /// What one call is expected to cost, for tiers whose cost is computed per answer, so that a
+    /// query's cost cap (CascadeOptions::max_cost_per_query) can skip a call it cannot afford.
+    /// Throws std::invalid_argument for a negative, infinite or NaN estimate.
+    Tier&& with_cost_estimate(double dollars) && {
+        if (!(dollars >= 0.0) || !std::isfinite(dollars)) {
+            throw std::invalid_argument("cascade::Tier(\"" + name_ + "\")::with_cost_estimate: the estimate must be a "
+                                        "finite number >= 0, got " + std::to_string(dollars));
+        }
+        cost_estimate_ = dollars;
+        return std::move(*this);
+    }
+
+    [[nodiscard]] std::optional<std::chrono::nanoseconds> time_limit() const noexcept { return time_limit_; }
+    /// The expected cost of a call: the estimate given, else the fixed price; empty if neither.
+    [[nodiscard]] std::optional<double> cost_estimate() const noexcept {
+        return cost_estimate_ ? cost_estimate_ : fixed_price();
+    }
+
+    Model& model() noexcept { return model_; }
+    Verifier& verifier() noexcept { return verifier_; }
+    Cost& cost() noexcept { return cost_; }
+
+private:
+    std::string name_;
+    Model model_;
+    Verifier verifier_;
+    Cost cost_;
+    double threshold_;
+    std::optional<std::chrono::nanoseconds> time_limit_;
+    std::optional<double> cost_estimate_;
+};
+
+/// A tier without verifier, free of charge: it accepts whatever its model answers.
+///
+///     auto big = cascade::tier("gpt-4o", call_big);
+template <class Model>
+auto tier(std::string name, Model&& model) {
+    return Tier<std::decay_t<Model>>(std::move(name), std::forward<Model>(model), NoVerifier{}, 0.0,
+                                     FixedCost{});
+}
+
+/// A tier without verifier, with a cost: `price_per_call(d)` or `cost_from(fn)`.
+template <class Model, class Cost, std::enable_if_t<detail::is_cost_spec_v<Cost>, int> = 0>
+auto tier(std::string name, Model&& model, Cost&& cost) {
+    return Tier<std::decay_t<Model>, NoVerifier, std::decay_t<Cost>>(
+        std::move(name), std::forward<Model>(model), NoVerifier{}, 0.0, std::forward<Cost>(cost));
+}
+
+/// A tier that accepts when `verifier` gives a confidence >= `threshold` (or returns true).
+///
+///     auto mini = cascade::tier("mini", call_mini, confidence_of, 0.8, cascade::price_per_call(2e-4));
+template <class Model, class Verifier, class Cost = FixedCost,
+          std::enable_if_t<!detail::is_cost_spec_v<Verifier>, int> = 0>
+auto tier(std::string name, Model&& model, Verifier&& verifier, double threshold = 0.5, Cost&& cost = {}) {
+    static_assert(detail::is_cost_spec_v<Cost>,
+                  "cascade::tier: the cost must be cascade::price_per_call(dollars) or "
+                  "cascade::cost_from(fn) with fn as double(const Response&) or "
+                  "double(const Request&, const Response&)");
+    return Tier<std::decay_t<Model>, std::decay_t<Verifier>, std::decay_t<Cost>>(
+        std::move(name), std::forward<Model>(model), std::forward<Verifier>(verifier), threshold,
+        std::forward<Cost>(cost));
+}
+
+/// A tier with a verifier (threshold 0.5, for a bool verifier) and a cost.
+template <class Model, class Verifier, class Cost,
+          std::enable_if_t<!detail::is_cost_spec_v<Verifier> && detail::is_cost_spec_v<Cost>, int> = 0>
+auto tier(std::string name, Model&& model, Verifier&& verifier, Cost&& cost) {
+    return tier(std::move(name), std::forward<Model>(model), std::forward<Verifier>(verifier), 0.5,
+                std::forward<Cost>(cost));
+}
+
+/// Refuses, with a message of its own, a 4th argument that is neither a threshold nor a cost
+/// (say a cost function passed without cascade::cost_from).
+template <class Model, class Verifier, class Fourth,
+          std::enable_if_t<!detail::is_cost_spec_v<Verifier> && !detail::is_cost_spec_v<Fourth> &&
+                               !std::is_convertible_v<Fourth, double>,
+                           int> = 0>
+auto tier(std::string, Model&&, Verifier&&, Fourth&&) {
+    static_assert(detail::always_false_v<Fourth>,
+                  "cascade::tier: the cost must be cascade::price_per_call(dollars) or "
+                  "cascade::cost_from(fn) with fn as double(const Response&) or "
+                  "double(const Request&, const Response&); a 4th argument may also be the threshold (a double)");
+    return NoVerifier{};  // never reached: deducing the return type reports the assertion first
+}
+
+namespace detail {
+
+template <class T>
+struct is_tier : std::false_type {};
+template <class M, class V, class C>
+struct is_tier<Tier<M, V, C>> : std::true_type {};
+template <class T>
+inline constexpr bool is_tier_v = is_tier<std::decay_t<T>>::value;
+
+// The text of whatever was thrown; user code may throw anything.
+inline std::string describe_exception(const std::exception_ptr& e) {
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+        return ex.what();
+    } catch (...) {
+        return "an exception not derived from std::exception";
+    }
+}
+
+inline bool valid_confidence(double c) noexcept { return c >= 0.0 && c <= 1.0; }
+
+template <class Response>
+struct AttemptOutcome {
+    std::optional<Response> answer;  // the model's answer when it gave one, accepted or not
+    bool cost_failed = false;        // the cost function threw or gave an invalid value
+};
+
+// Calls one tier's model, verifier and cost function for one request and records what happened
+// in `attempt`.
+template <class Response, class TierT, class Request>
+AttemptOutcome<Response> attempt(TierT& tier, const Request& request, const CallContext& context,
+                                 Attempt& attempt) {
+    AttemptOutcome<Response> outcome;
+    std::optional<Response>& answer = outcome.answer;
+    try {
+        if constexpr (std::is_invocable_v<typename TierT::model_type&, const Request&, const CallContext&>) {
+            answer.emplace(tier.model()(request, context));
+        } else {
+            answer.emplace(tier.model()(request));
+        }
+    } catch (...) {
+        attempt.status = AttemptStatus::model_error;
+        attempt.exception = std::current_exception();
+        attempt.error = "model threw: " + describe_exception(attempt.exception);
+        return outcome;
+    }
+
+    using V = typename TierT::verifier_type;
+    if constexpr (std::is_same_v<V, NoVerifier>) {
+        attempt.status = AttemptStatus::accepted;
+    } else {
+        try {
+            auto verdict = [&]() -> decltype(auto) {
+                if constexpr (verifier_shape<V, Request, Response>::two_args) {
+                    return tier.verifier()(request, *answer);
+                } else {
+                    return tier.verifier()(*answer);
+                }
+            }();
+            using R = std::decay_t<decltype(verdict)>;
+            double confidence = 0.0;
+            if constexpr (std::is_same_v<R, bool>) {
+                confidence = verdict ? 1.0 : 0.0;
+            } else if constexpr (std::is_same_v<R, Verdict>) {
+                confidence = verdict.confidence;
+                if (verdict.extra_cost >= 0.0 && std::isfinite(verdict.extra_cost)) {
+                    attempt.cost += verdict.extra_cost;
+                } else {
+                    attempt.note = "verifier's extra cost " + std::to_string(verdict.extra_cost) +
+                                   " is invalid (counted as $0)";
+                }
+                if (!verdict.note.empty()) {
+                    attempt.note = attempt.note.empty() ? std::move(verdict.note)
+                                                        : verdict.note + "; " + attempt.note;
+                }
+            } else {
+                confidence = static_cast<double>(verdict);
+            }
+            if (valid_confidence(confidence)) {
+                attempt.confidence = confidence;
+                attempt.status = confidence >= tier.threshold() ? AttemptStatus::accepted
+                                                                : AttemptStatus::rejected;
+            } else {
+                attempt.status = AttemptStatus::verifier_error;
+                attempt.error = "verifier returned " + std::to_string(confidence) +
+                                "; a confidence must be in [0, 1]";
+            }
+        } catch (...) {
+            attempt.status = AttemptStatus::verifier_error;
+            attempt.exception = std::current_exception();
+            attempt.error = "verifier threw: " + describe_exception(attempt.exception);
+        }
+    }
+
+    using C = typename TierT::cost_type;
+    if constexpr (std::is_same_v<C, FixedCost>) {
+        attempt.cost += tier.cost().dollars;
+    } else {
+        auto bad_cost = [&](const std::string& why) {
+            outcome.cost_failed = true;
+            attempt.note += (attempt.note.empty() ? "" : "; ") + why + " (counted as $0)";
+        };
+        try {
+            double dollars = 0.0;
+            if constexpr (cost_two_args_v<decltype(tier.cost().fn), Request, Response>) {
+                dollars = static_cast<double>(tier.cost().fn(request, *answer));
+            } else {
+                dollars = static_cast<double>(tier.cost().fn(*answer));
+            }
+            if (dollars >= 0.0 && std::isfinite(dollars)) {
+                attempt.cost += dollars;
+            } else {
+                bad_cost("cost function returned " + std::to_string(dollars));
+            }
+        } catch (...) {
+            bad_cost("cost function threw: " + describe_exception(std::current_exception()));
+        }
+    }
+    return outcome;
+}
+
+}  // namespace detail
+}  // namespace cascade
+
+#endif  // CASCADE_CORE_TIER_HPP

@@ -1,0 +1,289 @@
+// SPDX-License-Identifier: MIT
+#ifndef CASCADE_RUNTIME_BUDGET_HPP
+#define CASCADE_RUNTIME_BUDGET_HPP
+
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <exception>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "../core/call_context.hpp"
+#include "../core/detail/callable_traits.hpp"
+#include "../detail/counters.hpp"
+#include "detail/runtime_common.hpp"
+#include "retry_hints.hpp"
+
+namespace cascade {
+
+/// Thrown instead of calling a model when the budget cannot cover the call's estimate. It is a
+/// NotRetryable: retrying does not add money, and a breaker does not count it as an outage.
+class BudgetExhausted : public NotRetryable {
+public:
+    BudgetExhausted(const std::string& what, double estimate, double remaining)
+        : NotRetryable(what), estimate_(estimate), remaining_(remaining) {}
+    /// What the refused call was expected to cost.
+    [[nodiscard]] double estimate() const noexcept { return estimate_; }
+    /// What was left in the budget (not yet spent nor reserved) when it was refused.
+    [[nodiscard]] double remaining() const noexcept { return remaining_; }
+
+private:
+    double estimate_;
+    double remaining_;
+};
+
+/// A snapshot of a budget (exact once the calls have finished).
+struct BudgetStats {
+    double limit = 0.0;
+    double spent = 0.0;     ///< settled calls' actual costs
+    double reserved = 0.0;  ///< estimates of calls still in flight
+    std::uint64_t reservations = 0;  ///< reservations granted
+    std::uint64_t refusals = 0;      ///< reservations refused (the budget could not cover them)
+    std::uint64_t overruns = 0;      ///< calls settled above their estimate
+    double overrun = 0.0;            ///< dollars spent above those estimates, in all
+
+    [[nodiscard]] double remaining() const noexcept {
+        const double left = limit - spent - reserved;
+        return left > 0.0 ? left : 0.0;
+    }
+};
+
+/// Money shared by many threads' model calls, which are never allowed to commit more than it
+/// holds.
+///
+///     cascade::Budget budget{25.0};                     // dollars
+///     if (auto r = budget.reserve(0.01)) {              // before the call: its most it can cost
+///         auto reply = call_big(q);
+///         budget.settle(std::move(*r), reply.cost);     // after: what it did cost
+///     }
+///
+/// A reservation is granted only when spent + reserved + estimate <= limit, in one atomic
+/// compare-and-swap, so the sum of granted estimates never passes the limit under any number of
+/// threads. Settling replaces the estimate with the actual cost. **The actual cost must not exceed
+/// the estimate**: that is what keeps the spend within the budget. If it does, the excess is
+/// still recorded (the money is gone; stats().overruns counts it) and the spend may pass the
+/// limit by at most that excess; further reservations are refused. Amounts are kept in whole
+/// nano-dollars, so the totals are exact.
+///
+/// Thread-safety: every member may be called from any thread; none takes a lock. A Budget neither
+/// moves nor copies: share it by reference, and keep it alive while reservations are out.
+class Budget {
+public:
+    /// A claim on part of a budget; settle it, or let it go (destroying it releases its amount).
+    class Reservation {
+    public:
+        Reservation(Reservation&& other) noexcept
+            : budget_(std::exchange(other.budget_, nullptr)), nano_(other.nano_) {}
+        Reservation& operator=(Reservation&& other) noexcept {
+            if (this != &other) {
+                release();
+                budget_ = std::exchange(other.budget_, nullptr);
+                nano_ = other.nano_;
+            }
+            return *this;
+        }
+        Reservation(const Reservation&) = delete;
+        Reservation& operator=(const Reservation&) = delete;
+        ~Reservation() { release(); }
+
+        /// The dollars held.
+        [[nodiscard]] double amount() const noexcept { return detail::from_nano_dollars(nano_); }
+        /// False once settled or released.
+        [[nodiscard]] bool active() const noexcept { return budget_ != nullptr; }
+        /// Gives the amount back without spending any of it.
+        void release() noexcept {
+            if (budget_) std::exchange(budget_, nullptr)->give_back(nano_);
+        }
+
+    private:
+        friend class Budget;
+        Reservation(Budget* budget, std::uint64_t nano) noexcept : budget_(budget), nano_(nano) {}
+        Budget* budget_;
+        std::uint64_t nano_;
+    };
+
+    /// Throws std::invalid_argument for a NaN, infinite or negative amount.
+    explicit Budget(double dollars) : limit_(detail::to_nano_dollars(checked(dollars, "cascade::Budget", "the budget"))) {}
+
+    Budget(const Budget&) = delete;
+    Budget& operator=(const Budget&) = delete;
+
+    /// Claims `estimate` dollars for a call, or returns nothing when the budget cannot cover it.
+    /// Throws std::invalid_argument for a NaN, infinite or negative estimate.
+    [[nodiscard]] std::optional<Reservation> reserve(double estimate) {
+        const std::uint64_t want = detail::to_nano_dollars(checked(estimate, "cascade::Budget::reserve", "the estimate"));
+        std::uint64_t now = committed_.load(std::memory_order_relaxed);
+        do {
+            if (now > limit_ || want > limit_ - now) {
+                refusals_.fetch_add(1, std::memory_order_relaxed);
+                return std::nullopt;
+            }
+        } while (!committed_.compare_exchange_weak(now, now + want, std::memory_order_acq_rel, std::memory_order_relaxed));
+        reservations_.fetch_add(1, std::memory_order_relaxed);
+        return Reservation(this, want);
+    }
+
+    /// Turns a reservation into spend: `actual` dollars replace the estimate. An `actual` that is
+    /// NaN, infinite or negative is charged as the estimate (the call did happen; its price is
+    /// unknown). Settling a reservation that is no longer active does nothing.
+    void settle(Reservation&& reservation, double actual) noexcept {
+        if (!reservation.active()) return;
+        const std::uint64_t held = reservation.nano_;
+        const std::uint64_t cost = actual >= 0.0 && std::isfinite(actual) ? detail::to_nano_dollars(actual) : held;
+        reservation.budget_ = nullptr;
+        spent_.fetch_add(cost, std::memory_order_relaxed);
+        if (cost <= held) {
+            committed_.fetch_sub(held - cost, std::memory_order_acq_rel);
+        } else {
+            committed_.fetch_add(cost - held, std::memory_order_acq_rel);
+            overruns_.fetch_add(1, std::memory_order_relaxed);
+            overrun_nano_.fetch_add(cost - held, std::memory_order_relaxed);
+        }
+    }
+
+    [[nodiscard]] double limit() const noexcept { return detail::from_nano_dollars(limit_); }
+    [[nodiscard]] double spent() const noexcept { return detail::from_nano_dollars(spent_.load(std::memory_order_relaxed)); }
+    /// Dollars neither spent nor reserved.
+    [[nodiscard]] double remaining() const noexcept {
+        const std::uint64_t c = committed_.load(std::memory_order_relaxed);
+        return c >= limit_ ? 0.0 : detail::from_nano_dollars(limit_ - c);
+    }
+
+    [[nodiscard]] BudgetStats stats() const noexcept {
+        BudgetStats s;
+        const std::uint64_t committed = committed_.load(std::memory_order_acquire);
+        const std::uint64_t spent = spent_.load(std::memory_order_relaxed);
+        s.limit = limit();
+        s.spent = detail::from_nano_dollars(spent);
+        s.reserved = committed > spent ? detail::from_nano_dollars(committed - spent) : 0.0;
+        s.reservations = reservations_.load(std::memory_order_relaxed);
+        s.refusals = refusals_.load(std::memory_order_relaxed);
+        s.overruns = overruns_.load(std::memory_order_relaxed);
+        s.overrun = detail::from_nano_dollars(overrun_nano_.load(std::memory_order_relaxed));
+        return s;
+    }
+
+private:
+    static double checked(double dollars, const char* where, const char* what) {
+        if (!(dollars >= 0.0) || !std::isfinite(dollars)) {
+            throw std::invalid_argument(std::string(where) + ": " + what + " must be a finite number of dollars >= 0, got " +
+                                        detail::describe_number(dollars));
+        }
+        return dollars;
+    }
+
+    void give_back(std::uint64_t nano) noexcept { committed_.fetch_sub(nano, std::memory_order_acq_rel); }
+
+    std::uint64_t limit_;
+    std::atomic<std::uint64_t> committed_{0};  // spent + reserved
+    std::atomic<std::uint64_t> spent_{0};
+    std::atomic<std::uint64_t> reservations_{0};
+    std::atomic<std::uint64_t> refusals_{0};
+    std::atomic<std::uint64_t> overruns_{0};
+    std::atomic<std::uint64_t> overrun_nano_{0};
+};
+
+/// Charges every call the same: the estimate (a model with a fixed price per call).
+struct ChargeEstimate {};
+
+/// A model callable that spends from a shared cascade::Budget; made by cascade::with_budget.
+/// Thread-safety: operator() may be called from many threads at once when the model and the cost
+/// function may be.
+template <class Model, class CostFn>
+class Budgeted {
+public:
+    Budgeted(Model model, Budget& budget, double estimate, CostFn cost_fn)
+        : model_(std::move(model)), budget_(&budget), estimate_(estimate), cost_fn_(std::move(cost_fn)) {
+        if (!(estimate_ > 0.0) || !std::isfinite(estimate_)) {
+            throw std::invalid_argument(
+                "cascade::with_budget: estimate_per_call must be a finite number of dollars > 0 (the most one call "
+                "can cost), got " + detail::describe_number(estimate_));
+        }
+    }
+
+    /// Reserves the estimate, calls the model and settles with the actual cost; throws
+    /// cascade::BudgetExhausted without calling the model when the budget cannot cover it.
+    template <class Request, std::enable_if_t<detail::model_callable_v<Model, Request>, int> = 0>
+    detail::model_response_t<Model, Request> operator()(const Request& request) {
+        return call(request, nullptr);
+    }
+    /// As above, within a cascade: a model that takes the call context gets it.
+    template <class Request, std::enable_if_t<detail::model_callable_v<Model, Request>, int> = 0>
+    detail::model_response_t<Model, Request> operator()(const Request& request, const CallContext& context) {
+        return call(request, &context);
+    }
+
+    [[nodiscard]] Budget& budget() const noexcept { return *budget_; }
+    [[nodiscard]] double estimate() const noexcept { return estimate_; }
+    Model& model() noexcept { return model_; }
+
+private:
+    template <class Request>
+    detail::model_response_t<Model, Request> call(const Request& request, const CallContext* context) {
+        using Response = detail::model_response_t<Model, Request>;
+        auto reservation = budget_->reserve(estimate_);
+        if (!reservation) {
+            const double left = budget_->remaining();
+            throw BudgetExhausted("cascade: budget exhausted: a call estimated at $" + detail::describe_number(estimate_) +
+                                      " does not fit in the $" + detail::describe_number(left) + " left of $" +
+                                      detail::describe_number(budget_->limit()),
+                                  estimate_, left);
+        }
+        // A call that throws is not charged: its reservation is released when it unwinds.
+        Response answer = detail::call_model(model_, request, context);
+        budget_->settle(std::move(*reservation), actual_cost(request, answer));
+        return answer;
+    }
+
+    template <class Request, class Response>
+    double actual_cost(const Request& request, const Response& answer) noexcept {
+        if constexpr (std::is_same_v<CostFn, ChargeEstimate>) {
+            return estimate_;
+        } else {
+            static_assert(detail::cost_callable_v<CostFn, Request, Response>,
+                          "cascade::with_budget: the cost function must be callable as double(const Response&) or "
+                          "double(const Request&, const Response&), in dollars");
+            try {
+                if constexpr (detail::cost_two_args_v<CostFn, Request, Response>) {
+                    return static_cast<double>(cost_fn_(request, answer));
+                } else {
+                    return static_cast<double>(cost_fn_(answer));
+                }
+            } catch (...) {
+                return estimate_;  // the call happened; charge the most it could cost
+            }
+        }
+    }
+
+    Model model_;
+    Budget* budget_;
+    double estimate_;
+    CostFn cost_fn_;
+};
+
+/// Wraps a model so that each call spends from `budget`: it reserves `estimate_per_call` dollars
+/// first and throws cascade::BudgetExhausted when the budget cannot cover it (the cascade records
+/// the tier as failed and escalates, or the query ends unanswered), then settles with
+/// `cost_fn(response)` or `cost_fn(request, response)`. Without cost_fn every call costs the
+/// estimate.
+///
+///     cascade::Budget budget{25.0};
+///     auto big = cascade::with_budget(call_big, budget, 0.02, [](const Reply& r) { return r.tokens * 15e-6; });
+///
+/// The estimate must bound the actual cost (see Budget). A cost function that throws, or returns
+/// NaN, infinity or a negative value, charges the estimate. A call that throws is not charged.
+/// The budget is shared, not owned. Throws std::invalid_argument for an estimate that is not a
+/// finite number > 0.
+template <class Model, class CostFn = ChargeEstimate>
+auto with_budget(Model&& model, Budget& budget, double estimate_per_call, CostFn&& cost_fn = {}) {
+    return Budgeted<std::decay_t<Model>, std::decay_t<CostFn>>(std::forward<Model>(model), budget, estimate_per_call,
+                                                                std::forward<CostFn>(cost_fn));
+}
+
+}  // namespace cascade
+
+#endif  // CASCADE_RUNTIME_BUDGET_HPP

@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: MIT
+#ifndef CASCADE_RUNTIME_CONCURRENCY_LIMIT_HPP
+#define CASCADE_RUNTIME_CONCURRENCY_LIMIT_HPP
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "../core/call_context.hpp"
+#include "../core/detail/callable_traits.hpp"
+
+namespace cascade {
+
+/// Thrown by a concurrency-limited model when no slot came free in time; the cascade records it
+/// as the tier's failure and escalates.
+class ConcurrencyLimitReached : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+/// A model that lets at most `max_in_flight` calls run at once, e.g. to stay under a provider's
+/// concurrency quota or a local server's capacity. A call that finds every slot taken waits, up
+/// to `max_wait` and never past the call's deadline (CallContext), then throws
+/// ConcurrencyLimitReached. Copies share the slots.
+///
+///     auto mini = cascade::tier("mini", cascade::with_concurrency_limit(call_mini, 8), ...);
+///
+/// Thread-safety: may be called from any number of threads at once (that is its purpose); the
+/// wrapped model is then called by at most `max_in_flight` of them at a time.
+template <class Model>
+class ConcurrencyLimited {
+public:
+    ConcurrencyLimited(Model model, std::size_t max_in_flight, std::optional<std::chrono::nanoseconds> max_wait)
+        : model_(std::move(model)), slots_(std::make_shared<Slots>()), max_wait_(max_wait) {
+        if (max_in_flight == 0) {
+            throw std::invalid_argument("cascade::with_concurrency_limit: max_in_flight must be at least 1");
+        }
+        if (max_wait_ && *max_wait_ < std::chrono::nanoseconds::zero()) {
+            throw std::invalid_argument("cascade::with_concurrency_limit: max_wait must be >= 0, got " +
+                                        std::to_string(max_wait_->count()) + " ns");
+        }
+        slots_->free = max_in_flight;
+    }
+
+    template <class Request>
+    auto operator()(const Request& request, const CallContext& context) -> detail::model_result_t<Model, Request> {
+        Slot slot(*slots_, wait_budget(context));
+        if constexpr (detail::model_takes_context_v<Model, Request>) {
+            return model_(request, context);
+        } else {
+            return model_(request);
+        }
+    }
+
+    /// Called directly rather than by a cascade: no deadline but `max_wait`.
+    template <class Request>
+    auto operator()(const Request& request) -> detail::model_result_t<Model, Request> {
+        return (*this)(request, CallContext{});
+    }
+
+    /// Calls running right now.
+    [[nodiscard]] std::size_t in_flight() const {
+        std::lock_guard<std::mutex> lock(slots_->mutex);
+        return slots_->taken;
+    }
+
+private:
+    struct Slots {
+        std::mutex mutex;
+        std::condition_variable freed;
+        std::size_t free = 0;
+        std::size_t taken = 0;
+    };
+
+    // Holds one slot for the length of a call, released however the call ends.
+    class Slot {
+    public:
+        Slot(Slots& slots, std::optional<std::chrono::nanoseconds> wait) : slots_(slots) {
+            std::unique_lock<std::mutex> lock(slots_.mutex);
+            const auto has_free = [this] { return slots_.free > 0; };
+            if (!wait) {
+                slots_.freed.wait(lock, has_free);
+            } else if (!slots_.freed.wait_for(lock, *wait, has_free)) {
+                throw ConcurrencyLimitReached("cascade::with_concurrency_limit: all " + std::to_string(slots_.taken) +
+                                              " slots stayed busy for " + std::to_string(wait->count()) + " ns");
+            }
+            --slots_.free;
+            ++slots_.taken;
+        }
+        ~Slot() {
+            {
+                std::lock_guard<std::mutex> lock(slots_.mutex);
+                ++slots_.free;
+                --slots_.taken;
+            }
+            slots_.freed.notify_one();
+        }
+        Slot(const Slot&) = delete;
+        Slot& operator=(const Slot&) = delete;
+
+    private:
+        Slots& slots_;
+    };
+
+    // How long a call may wait for a slot: the configured wait, cut short by the call's deadline.
+    [[nodiscard]] std::optional<std::chrono::nanoseconds> wait_budget(const CallContext& context) const {
+        const auto remaining = context.remaining();
+        if (remaining == std::chrono::nanoseconds::max()) return max_wait_;
+        return max_wait_ ? std::min(*max_wait_, remaining) : remaining;
+    }
+
+    Model model_;
+    std::shared_ptr<Slots> slots_;
+    std::optional<std::chrono::nanoseconds> max_wait_;
+};
+
+/// Wraps `model` so that at most `max_in_flight` calls run at once; see ConcurrencyLimited.
+/// Without `max_wait` a call waits for a slot as long as its deadline allows (forever without one).
+template <class Model>
+auto with_concurrency_limit(Model&& model, std::size_t max_in_flight,
+                            std::optional<std::chrono::nanoseconds> max_wait = std::nullopt) {
+    return ConcurrencyLimited<std::decay_t<Model>>(std::forward<Model>(model), max_in_flight, max_wait);
+}
+
+}  // namespace cascade
+
+#endif  // CASCADE_RUNTIME_CONCURRENCY_LIMIT_HPP
