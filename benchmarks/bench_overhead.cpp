@@ -16,6 +16,8 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <string>
+#include <utility>
 
 // Every heap allocation of the program is counted (tests/support/count_allocations.hpp).
 #include "count_allocations.hpp"
@@ -67,14 +69,26 @@ std::chrono::steady_clock::time_point counting_clock() {
     return std::chrono::steady_clock::time_point(now);
 }
 
-auto make_cascade(bool collect_stats, cascade::NowFn now = cascade::CascadeOptions{}.now) {
+// Default options but for those named: stats on, latencies measured, steady_clock.
+auto make_cascade(bool collect_stats, cascade::NowFn now = cascade::CascadeOptions{}.now,
+                  bool measure_latency = true) {
     cascade::CascadeOptions options;
     options.collect_stats = collect_stats;
+    options.measure_latency = measure_latency;
     options.now = now;
     return cascade::Cascade{options,
                             cascade::tier("cheap", cheap_model(), confidence(), threshold,
                                           cascade::price_per_call(cheap_price)),
                             cascade::tier("big", big_model(), cascade::price_per_call(big_price))};
+}
+
+// The 2-tier cascade's first tier followed by `sizeof...(Is)` tiers like its second, default
+// options: for queries the first tier accepts, what each tier not called costs.
+template <std::size_t... Is>
+auto make_long_cascade(std::index_sequence<Is...>) {
+    return cascade::Cascade{
+        cascade::tier("cheap", cheap_model(), confidence(), threshold, cascade::price_per_call(cheap_price)),
+        cascade::tier("big " + std::to_string(Is), big_model(), cascade::price_per_call(big_price))...};
 }
 
 auto make_router() {
@@ -202,6 +216,19 @@ void cascade_run_counting_clock(benchmark::State& state, double query_confidence
     run_through(state, c, query_confidence);
 }
 
+// No clock read at all (CascadeOptions::measure_latency = false): the library's own work.
+void cascade_run_latency_off(benchmark::State& state, double query_confidence) {
+    static auto c = make_cascade(true, cascade::CascadeOptions{}.now, false);
+    run_through(state, c, query_confidence);
+}
+
+// Tiers in all; only the first is called. Compare with each other: (6 - 2) tiers not called.
+template <std::size_t Tiers>
+void cascade_first_of(benchmark::State& state) {
+    static auto c = make_long_cascade(std::make_index_sequence<Tiers - 1>{});
+    run_through(state, c, easy);
+}
+
 void router_run(benchmark::State& state, double query_confidence) {
     static auto router = make_router();
     run_through(state, router, query_confidence);
@@ -209,7 +236,8 @@ void router_run(benchmark::State& state, double query_confidence) {
 
 // ---------------------------------------------------------------------------------------------
 // Parts, to see where the added time goes: one read of the clock, which a cascade makes once per
-// query plus once per tier called (and the cascades above again, on a clock that only counts);
+// query plus once per tier called, and a router once more (and the cascades above again, on a
+// clock that only counts, called through CascadeOptions::now, and without the clock);
 // one counter addition as the library makes it (a relaxed fetch_add on this thread's stripe);
 // and, as a control, the same addition on one counter shared by all threads, which is what
 // contention looks like.
@@ -257,6 +285,10 @@ BENCHMARK_CAPTURE(router_run, hard_big_tier, hard)->ThreadRange(1, 2);
 BENCHMARK(part_steady_clock_now);
 BENCHMARK_CAPTURE(cascade_run_counting_clock, tier0_stats_on, easy);
 BENCHMARK_CAPTURE(cascade_run_counting_clock, tier1_stats_on, hard);
+BENCHMARK_CAPTURE(cascade_run_latency_off, tier0_stats_on, easy);
+BENCHMARK_CAPTURE(cascade_run_latency_off, tier1_stats_on, hard);
+BENCHMARK_TEMPLATE(cascade_first_of, 2);
+BENCHMARK_TEMPLATE(cascade_first_of, 6);
 BENCHMARK(part_striped_counter_add)->ThreadRange(1, 2);
 BENCHMARK(part_shared_counter_add)->ThreadRange(1, 2);
 

@@ -8,6 +8,7 @@
 
 #include <cascade/cascade.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -99,6 +100,36 @@ TEST_CASE("a cascade that escalates to its second tier allocates nothing, stats 
     const cascade::Stats s = c.stats();
     CHECK(s.tiers[0].rejected == runs + 1);
     CHECK(s.tiers[1].accepted == runs + 1);
+}
+
+TEST_CASE("a cascade answered by the first of six tiers allocates nothing for the five skipped") {
+    auto big = [](const Question& q) { return Reply{q.id * 5, 1.0}; };
+    cascade::Cascade c{
+        cascade::tier(
+            "cheap", [](const Question& q) { return Reply{q.id * 3, q.confidence}; },
+            [](const Question&, const Reply& r) { return r.confidence; }, 0.5, cascade::price_per_call(0.0002)),
+        cascade::tier("second-tier-with-a-name-longer-than-sso", big), cascade::tier("third", big),
+        cascade::tier("fourth", big), cascade::tier("fifth", big), cascade::tier("sixth", big)};
+    std::size_t full_traces = 0;
+    const auto counted = allocations_in_runs([&] {
+        auto r = c.run(easy);
+        if (r.tier_index() == std::size_t{0} && r.trace().size() == 6) ++full_traces;
+    });
+    CHECK(counted == 0);
+    CHECK(full_traces == runs + 1);
+}
+
+TEST_CASE("a cascade on a clock of the user's allocates nothing") {
+    cascade::CascadeOptions options;
+    std::uint64_t ticks = 0;
+    options.now = [&ticks] { return std::chrono::steady_clock::time_point(std::chrono::nanoseconds(++ticks)); };
+    cascade::Cascade c{options,
+                       cascade::tier(
+                           "cheap", [](const Question& q) { return Reply{q.id * 3, q.confidence}; },
+                           [](const Question&, const Reply& r) { return r.confidence; }, 0.5)};
+    const auto counted = allocations_in_runs([&] { (void)c.run(easy); });
+    CHECK(counted == 0);
+    CHECK(ticks == 2 * (runs + 1));
 }
 
 TEST_CASE("a router allocates nothing, on a cascade route and on a tier route") {

@@ -1,4 +1,6 @@
 #include "catch.hpp"
+#include "text_checks.hpp"
+#include "threads.hpp"
 
 #include <cascade/runtime/breaker.hpp>
 #include <cascade/cascade.hpp>
@@ -9,8 +11,6 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
-#include <thread>
-#include <vector>
 
 using namespace std::chrono_literals;
 
@@ -26,18 +26,6 @@ struct Switchable {
         return x;
     }
 };
-
-template <class F>
-std::string invalid_argument_message(F&& f) {
-    try {
-        f();
-    } catch (const std::invalid_argument& e) {
-        return e.what();
-    }
-    return "no std::invalid_argument";
-}
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 template <class Wrapper>
 void fail_times(Wrapper& w, int n) {
@@ -227,23 +215,17 @@ TEST_CASE("the counters stay consistent when many threads call through a flappin
     std::atomic<int> refused{0};
     std::atomic<int> answered{0};
     std::atomic<int> failed{0};
-    std::vector<std::thread> pool;
-    for (int t = 0; t < threads; ++t) {
-        pool.emplace_back([&] {
-            for (int i = 0; i < per_thread; ++i) {
-                try {
-                    (void)guarded(i);
-                    answered.fetch_add(1);
-                } catch (const cascade::BreakerOpen&) {
-                    refused.fetch_add(1);
-                    clock.advance(100us);
-                } catch (const std::runtime_error&) {
-                    failed.fetch_add(1);
-                }
-            }
-        });
-    }
-    for (auto& t : pool) t.join();
+    cascade_test::on_threads(threads, per_thread, [&](int, int i) {
+        try {
+            (void)guarded(i);
+            answered.fetch_add(1);
+        } catch (const cascade::BreakerOpen&) {
+            refused.fetch_add(1);
+            clock.advance(100us);
+        } catch (const std::runtime_error&) {
+            failed.fetch_add(1);
+        }
+    });
     const auto s = guarded.stats();
     CHECK(s.calls == static_cast<std::uint64_t>(model_calls.load()));
     CHECK(s.successes == static_cast<std::uint64_t>(answered.load()));

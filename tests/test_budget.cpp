@@ -1,4 +1,6 @@
 #include "catch.hpp"
+#include "text_checks.hpp"
+#include "threads.hpp"
 
 #include <cascade/runtime/budget.hpp>
 #include <cascade/cascade.hpp>
@@ -10,22 +12,8 @@
 #include <limits>
 #include <stdexcept>
 #include <string>
-#include <thread>
-#include <vector>
 
 namespace {
-
-template <class F>
-std::string invalid_argument_message(F&& f) {
-    try {
-        f();
-    } catch (const std::invalid_argument& e) {
-        return e.what();
-    }
-    return "no std::invalid_argument";
-}
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 struct Reply {
     int value;
@@ -202,21 +190,15 @@ TEST_CASE("8 threads never spend more than the budget") {
     constexpr int per_thread = 20000;  // far more calls than the budget covers
     std::atomic<int> refused{0};
     std::atomic<int> over{0};
-    std::vector<std::thread> pool;
-    for (int t = 0; t < threads; ++t) {
-        pool.emplace_back([&, t] {
-            for (int i = 0; i < per_thread; ++i) {
-                try {
-                    (void)model(t * per_thread + i);
-                } catch (const cascade::BudgetExhausted&) {
-                    refused.fetch_add(1);
-                }
-                // Checked while others run: what is settled never passes the limit.
-                if (budget.spent() > limit) over.fetch_add(1);
-            }
-        });
-    }
-    for (auto& t : pool) t.join();
+    cascade_test::on_threads(threads, per_thread, [&](int t, int i) {
+        try {
+            (void)model(t * per_thread + i);
+        } catch (const cascade::BudgetExhausted&) {
+            refused.fetch_add(1);
+        }
+        // Checked while others run: what is settled never passes the limit.
+        if (budget.spent() > limit) over.fetch_add(1);
+    });
     const auto s = budget.stats();
     CHECK(over.load() == 0);
     CHECK(s.spent <= limit);

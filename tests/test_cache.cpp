@@ -1,4 +1,6 @@
 #include "catch.hpp"
+#include "text_checks.hpp"
+#include "threads.hpp"
 
 #include <cascade/runtime/cache.hpp>
 #include <cascade/cascade.hpp>
@@ -8,24 +10,10 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
-#include <thread>
-#include <vector>
 
 using namespace std::chrono_literals;
 
 namespace {
-
-template <class F>
-std::string invalid_argument_message(F&& f) {
-    try {
-        f();
-    } catch (const std::invalid_argument& e) {
-        return e.what();
-    }
-    return "no std::invalid_argument";
-}
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 struct Reply {
     std::string text;
@@ -196,16 +184,10 @@ TEST_CASE("many threads share one cache and every lookup is counted once") {
     constexpr int threads = 8;
     constexpr int per_thread = 5000;
     std::atomic<int> wrong{0};
-    std::vector<std::thread> pool;
-    for (int t = 0; t < threads; ++t) {
-        pool.emplace_back([&, t] {
-            for (int i = 0; i < per_thread; ++i) {
-                const int key = (i * 7 + t) % 100;  // more keys than room: hits, misses and evictions
-                if (model(key) != key * 3) wrong.fetch_add(1);
-            }
-        });
-    }
-    for (auto& t : pool) t.join();
+    cascade_test::on_threads(threads, per_thread, [&](int t, int i) {
+        const int key = (i * 7 + t) % 100;  // more keys than room: hits, misses and evictions
+        if (model(key) != key * 3) wrong.fetch_add(1);
+    });
     const auto s = cache.stats();
     CHECK(wrong.load() == 0);
     CHECK(s.hits + s.misses == threads * per_thread);

@@ -1,5 +1,6 @@
 #include "catch.hpp"
 #include "outcome_table.hpp"
+#include "synthetic_outcomes.hpp"
 
 #include <cascade/eval/calibrate.hpp>
 #include <cascade/eval/curve.hpp>
@@ -15,35 +16,17 @@
 
 namespace {
 
-// Queries of varying difficulty; a model of skill s answers right with a probability that falls
-// with difficulty, and its confidence is informative but noisy (missing now and then). Costs are
-// per model; `big` is the reference.
+// Queries of varying difficulty (see skilled_outcomes; `big` is the reference), each model's
+// confidence informative but noisy, in steps of 0.02, and missing now and then. Query names
+// carry the seed, so that tables of different seeds never share a query.
 std::string synthetic(std::size_t queries, std::uint64_t seed) {
-    std::uint64_t state = seed * 0x9E3779B97F4A7C15ull + 1;
-    auto uniform = [&] {
-        state = state * 6364136223846793005ull + 1442695040888963407ull;
-        return static_cast<double>(state >> 11) / 9007199254740992.0;
-    };
-    struct M {
-        const char* name;
-        double skill;
-        double cost;
-    };
-    const M models[] = {{"small", 0.35, 0.001}, {"medium", 0.6, 0.004}, {"big", 0.85, 0.02}};
-    std::string out = "query_id,model,quality,cost,confidence\n";
-    for (std::size_t q = 0; q < queries; ++q) {
-        const double difficulty = uniform();
-        for (const M& m : models) {
-            const double p = std::min(1.0, std::max(0.0, m.skill + 0.5 - difficulty));
-            const int right = uniform() < p ? 1 : 0;
-            const double noise = uniform();
+    return cascade_test::skilled_outcomes(
+        queries, cascade_test::Lcg(seed * 0x9E3779B97F4A7C15ull + 1), "query_id,model,quality,cost,confidence",
+        "q" + std::to_string(seed) + "-", [](cascade_test::Lcg& random, int right, double p) {
+            const double noise = random.unit();
             const double conf = std::round((0.45 * right + 0.25 * p + 0.3 * noise) * 50.0) / 50.0;
-            const std::string c = uniform() < 0.03 ? "" : cascade::detail::format_number(conf);
-            out += "q" + std::to_string(seed) + "-" + std::to_string(q) + "," + m.name + "," + std::to_string(right) +
-                   "," + cascade::detail::format_number(m.cost) + "," + c + "\n";
-        }
-    }
-    return out;
+            return random.unit() < 0.03 ? std::string(",") : "," + cascade::detail::format_number(conf);
+        });
 }
 
 // The cheapest (chain, thresholds) meeting the target on `t`, by replaying every setting.

@@ -1,4 +1,5 @@
 #include "catch.hpp"
+#include "text_checks.hpp"
 
 #include <cascade/verify/calibration_map.hpp>
 
@@ -17,8 +18,6 @@ using cascade::Verdict;
 using v::LabelledScore;
 
 namespace {
-
-bool has(const std::string& text, std::string_view part) { return text.find(part) != std::string::npos; }
 
 // Uniform doubles from the raw output of mt19937, which the standard fixes (its distributions
 // it does not), so the fixtures are the same with every standard library.
@@ -105,8 +104,8 @@ TEST_CASE("a fit refuses too few examples, labels all the same, and non-finite s
         (void)v::fit_isotonic(all_right);
         FAIL("no exception");
     } catch (const std::invalid_argument& e) {
-        CHECK(has(e.what(), "cascade::verify::fit_isotonic"));
-        CHECK(has(e.what(), "all 10 examples are right"));
+        CHECK(contains(e.what(), "cascade::verify::fit_isotonic"));
+        CHECK(contains(e.what(), "all 10 examples are right"));
     }
     const auto all_wrong = labelled({1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, {0, 0, 0, 0, 0, 0, 0, 0, 0, 0});
     CHECK_THROWS_WITH(v::fit_platt(all_wrong), Catch::Contains("are wrong"));
@@ -167,7 +166,7 @@ TEST_CASE("a calibration saved as text loads back to the same map") {
     const v::CalibrationMap iso(v::fit_isotonic(data));
     for (const v::CalibrationMap* c : {&platt, &iso}) {
         const std::string text = c->to_text();
-        CHECK(has(text, "cascade-calibration 1\n"));
+        CHECK(contains(text, "cascade-calibration 1\n"));
         const v::CalibrationMap back = v::CalibrationMap::from_text(text);
         CHECK(back.is_platt() == c->is_platt());
         for (double s = -0.2; s < 1.2; s += 0.01) REQUIRE(back(s) == (*c)(s));
@@ -187,16 +186,16 @@ TEST_CASE("loading a malformed calibration names the source and the line") {
         }
         return "no error";
     };
-    CHECK(has(error_of(""), "cal.txt:1: unexpected end of input"));
-    CHECK(has(error_of("calibration 1\n"), "cal.txt:1: expected \"cascade-calibration 1\""));
-    CHECK(has(error_of("cascade-calibration 2\n"), "cal.txt:1: unknown format version"));
-    CHECK(has(error_of("cascade-calibration 1\nplatt 1 x\n"), "cal.txt:2: \"x\" is not a number"));
-    CHECK(has(error_of("cascade-calibration 1\nplatt nan 1\n"), "cal.txt:2:"));
-    CHECK(has(error_of("cascade-calibration 1\nlinear 1 2\n"), "cal.txt:2: expected \"platt"));
-    CHECK(has(error_of("cascade-calibration 1\nisotonic 2.5\n"), "cal.txt:2: the knot count"));
-    CHECK(has(error_of("cascade-calibration 1\nisotonic 2\n0 0.1\n"), "cal.txt:4: unexpected end of input"));
-    CHECK(has(error_of("cascade-calibration 1\nisotonic 2\n0 0.5\n1\n"), "cal.txt:4: expected a knot"));
-    CHECK(has(error_of("cascade-calibration 1\nisotonic 2\n0 0.5\n1 0.2\n"), "y decreases"));
+    CHECK(contains(error_of(""), "cal.txt:1: unexpected end of input"));
+    CHECK(contains(error_of("calibration 1\n"), "cal.txt:1: expected \"cascade-calibration 1\""));
+    CHECK(contains(error_of("cascade-calibration 2\n"), "cal.txt:1: unknown format version"));
+    CHECK(contains(error_of("cascade-calibration 1\nplatt 1 x\n"), "cal.txt:2: \"x\" is not a number"));
+    CHECK(contains(error_of("cascade-calibration 1\nplatt nan 1\n"), "cal.txt:2:"));
+    CHECK(contains(error_of("cascade-calibration 1\nlinear 1 2\n"), "cal.txt:2: expected \"platt"));
+    CHECK(contains(error_of("cascade-calibration 1\nisotonic 2.5\n"), "cal.txt:2: the knot count"));
+    CHECK(contains(error_of("cascade-calibration 1\nisotonic 2\n0 0.1\n"), "cal.txt:4: unexpected end of input"));
+    CHECK(contains(error_of("cascade-calibration 1\nisotonic 2\n0 0.5\n1\n"), "cal.txt:4: expected a knot"));
+    CHECK(contains(error_of("cascade-calibration 1\nisotonic 2\n0 0.5\n1 0.2\n"), "y decreases"));
 }
 
 TEST_CASE("expected_calibration_error is 0 for calibrated scores and the gap for overconfident ones") {

@@ -1,4 +1,4 @@
-// Tests for escalation.hpp (class Cascade) and result.hpp: which tier answers, what the trace
+// Tests for core/cascade.hpp (class Cascade) and core/result.hpp: which tier answers, what the trace
 // records for each tier, the NoPassPolicy fallbacks, costs, and the result's accessors.
 #include "catch.hpp"
 
@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstddef>
 #include <exception>
 #include <limits>
 #include <memory>
@@ -113,6 +114,35 @@ TEST_CASE("the first tier's accepted answer ends the query without calling later
     CHECK(r.tier_index() == 0u);
     CHECK(r.escalations() == 0u);
     CHECK(r.trace()[1].status == AttemptStatus::skipped);
+}
+
+TEST_CASE("every tier after the accepted one has a skipped entry with its name and threshold") {
+    cascade::Cascade c{cascade::tier("t0", named_model("t0"), constant_confidence(0.95), 0.9),
+                       cascade::tier("t1", unreachable_model(), constant_confidence(1.0), 0.1),
+                       cascade::tier("t2", unreachable_model(), constant_confidence(1.0), 0.2),
+                       cascade::tier("t3", unreachable_model(), constant_confidence(1.0), 0.3),
+                       cascade::tier("t4", unreachable_model(), constant_confidence(1.0), 0.4),
+                       cascade::tier("t5", unreachable_model())};
+    const char* const names[] = {"t0", "t1", "t2", "t3", "t4", "t5"};
+    const double thresholds[] = {0.9, 0.1, 0.2, 0.3, 0.4, 0.0};
+    for (int run = 0; run < 2; ++run) {  // the second run's result reuses nothing of the first's
+        auto r = c.run(std::string("q"));
+        CHECK(r.value() == "t0:q");
+        REQUIRE(r.trace().size() == 6u);
+        for (std::size_t i = 1; i < 6; ++i) {
+            const cascade::Attempt& a = r.trace()[i];
+            CHECK(a.tier == names[i]);
+            CHECK(a.threshold == thresholds[i]);
+            CHECK(a.status == AttemptStatus::skipped);
+            CHECK_FALSE(a.called());
+            CHECK_FALSE(a.confidence.has_value());
+            CHECK(a.cost == 0.0);
+            CHECK(a.latency == std::chrono::nanoseconds{0});
+            CHECK(a.error.empty());
+            CHECK(a.note.empty());
+            CHECK_FALSE(a.exception);
+        }
+    }
 }
 
 TEST_CASE("escalates when the verifier rejects") {
@@ -542,6 +572,45 @@ TEST_CASE("latency() is the sum of the called tiers' latencies on the real clock
     for (const cascade::Attempt& a : r.trace()) sum += a.latency;
     CHECK(r.trace()[2].latency == std::chrono::nanoseconds{0});
     CHECK(r.latency() == sum);
+}
+
+TEST_CASE("a query reads the clock at its start and at the end of each tier called, no more") {
+    int reads = 0;
+    std::chrono::steady_clock::time_point now{};
+    cascade::CascadeOptions options;
+    options.now = [&reads, &now] {
+        ++reads;
+        return now += std::chrono::milliseconds(1);
+    };
+    cascade::Cascade c{options, cascade::tier("mini", named_model("mini"), [](const std::string& a) {
+                           return a == "mini:easy" ? 1.0 : 0.0;
+                       }),
+                       cascade::tier("mid", named_model("mid"), constant_confidence(0.0)),
+                       cascade::tier("big", named_model("big"))};
+    auto easy = c.run(std::string("easy"));
+    CHECK(easy.tier() == "mini");
+    CHECK(reads == 2);
+    CHECK(easy.latency() == std::chrono::milliseconds(1));
+    reads = 0;
+    auto hard = c.run(std::string("hard"));
+    CHECK(hard.tier() == "big");
+    CHECK(reads == 4);
+    CHECK(hard.latency() == std::chrono::milliseconds(3));
+    for (const cascade::Attempt& a : hard.trace()) CHECK(a.latency == std::chrono::milliseconds(1));
+}
+
+TEST_CASE("a query with latency measurement off and no limits reads no clock") {
+    int reads = 0;
+    cascade::CascadeOptions options;
+    options.measure_latency = false;
+    options.now = [&reads] {
+        ++reads;
+        return std::chrono::steady_clock::time_point{};
+    };
+    cascade::Cascade c{options, cascade::tier("mini", named_model("mini"), constant_confidence(0.0)),
+                       cascade::tier("big", named_model("big"))};
+    CHECK(c.run(std::string("q")).tier() == "big");
+    CHECK(reads == 0);
 }
 
 namespace {

@@ -1,4 +1,5 @@
 #include "catch.hpp"
+#include "text_checks.hpp"
 
 #include <cascade/verify/checks.hpp>
 
@@ -13,16 +14,14 @@ namespace {
 
 ChatReply reply(std::string text, std::string finish = "stop") { return ChatReply{std::move(text), {}, std::move(finish)}; }
 
-bool has(const std::string& note, std::string_view part) { return note.find(part) != std::string::npos; }
-
 }  // namespace
 
 TEST_CASE("non_empty rejects empty and blank text and passes anything else") {
     const auto check = v::non_empty();
     CHECK(check(reply("")).confidence == 0.0);
-    CHECK(has(check(reply("")).note, "empty"));
+    CHECK(contains(check(reply("")).note, "empty"));
     CHECK(check(reply(" \n\t ")).confidence == 0.0);
-    CHECK(has(check(reply(" \n")).note, "blank"));
+    CHECK(contains(check(reply(" \n")).note, "blank"));
     CHECK(check(reply("0")).confidence == 1.0);
     CHECK(check(std::string("ok")).confidence == 1.0);
 }
@@ -32,7 +31,7 @@ TEST_CASE("no_refusal finds refusals and hedges regardless of case, spacing and 
     CHECK(check(reply("The capital of France is Paris.")).confidence == 1.0);
     const cascade::Verdict ai = check(reply("AS AN AI, I have no opinions."));
     CHECK(ai.confidence == 0.0);
-    CHECK(has(ai.note, "as an ai"));
+    CHECK(contains(ai.note, "as an ai"));
     CHECK(check(reply("Well... I'm   not\nsure, but maybe 4.")).confidence == 0.0);
     CHECK(check(reply("I\xE2\x80\x99m not sure.")).confidence == 0.0);  // I’m
     CHECK(check(reply("Sorry: I cannot help with that")).confidence == 0.0);
@@ -60,7 +59,7 @@ TEST_CASE("not_truncated rejects a finish reason of length or max_tokens, in any
     CHECK(check(reply("x", "")).confidence == 1.0);
     const cascade::Verdict cut = check(reply("x", "length"));
     CHECK(cut.confidence == 0.0);
-    CHECK(has(cut.note, "length"));
+    CHECK(contains(cut.note, "length"));
     CHECK(check(reply("x", "MAX_TOKENS")).confidence == 0.0);
     CHECK(v::not_truncated({"content_filter"})(reply("x", "content_filter")).confidence == 0.0);
     CHECK(v::not_truncated({"content_filter"})(reply("x", "length")).confidence == 1.0);
@@ -72,12 +71,12 @@ TEST_CASE("matches searches by default and matches the whole text with RegexMode
     CHECK(final_answer(reply("so 6 x 7 = 42\n#### 42")).confidence == 1.0);
     const cascade::Verdict miss = final_answer(reply("the answer is 42"));
     CHECK(miss.confidence == 0.0);
-    CHECK(has(miss.note, "does not match"));
+    CHECK(contains(miss.note, "does not match"));
 
     const auto letter = v::matches("[A-D]", v::RegexMode::full);
     CHECK(letter(reply("B")).confidence == 1.0);
     CHECK(letter(reply("B because")).confidence == 0.0);
-    CHECK(has(letter(reply("B because")).note, "fully"));
+    CHECK(contains(letter(reply("B because")).note, "fully"));
 
     const auto icase = v::matches("paris", v::RegexMode::search, std::regex::ECMAScript | std::regex::icase);
     CHECK(icase(reply("PARIS")).confidence == 1.0);
@@ -88,8 +87,8 @@ TEST_CASE("matches refuses an invalid regular expression with the pattern in the
         (void)v::matches("([a-z");
         FAIL("no exception");
     } catch (const std::invalid_argument& e) {
-        CHECK(has(e.what(), "cascade::verify::matches"));
-        CHECK(has(e.what(), "([a-z"));
+        CHECK(contains(e.what(), "cascade::verify::matches"));
+        CHECK(contains(e.what(), "([a-z"));
     }
 }
 
@@ -104,7 +103,7 @@ TEST_CASE("text_satisfies runs a predicate on the text and names it when it fail
     CHECK(check(reply("short")).confidence == 1.0);
     const cascade::Verdict fail = check(reply("too long"));
     CHECK(fail.confidence == 0.0);
-    CHECK(has(fail.note, "at most 5 bytes"));
+    CHECK(contains(fail.note, "at most 5 bytes"));
     CHECK(calls == 2);
 }
 
@@ -115,8 +114,8 @@ TEST_CASE("valid_json passes JSON and rejects anything else with the parser's re
     CHECK(check(reply("42")).confidence == 1.0);
     const cascade::Verdict bad = check(reply(R"({"answer": 42,})"));
     CHECK(bad.confidence == 0.0);
-    CHECK(has(bad.note, "not valid JSON"));
-    CHECK(has(bad.note, "byte"));
+    CHECK(contains(bad.note, "not valid JSON"));
+    CHECK(contains(bad.note, "byte"));
     CHECK(check(reply("")).confidence == 0.0);
     CHECK(check(reply("Sure! {\"a\": 1}")).confidence == 0.0);
 }
@@ -128,10 +127,10 @@ TEST_CASE("valid_json checks the shape and the required members when asked") {
     CHECK(check(reply(R"({"answer": "B", "why": "..."})")).confidence == 1.0);
     const cascade::Verdict lacks = check(reply(R"({"why": "..."})"));
     CHECK(lacks.confidence == 0.0);
-    CHECK(has(lacks.note, "\"answer\""));
+    CHECK(contains(lacks.note, "\"answer\""));
     const cascade::Verdict array = check(reply("[1]"));
     CHECK(array.confidence == 0.0);
-    CHECK(has(array.note, "not an object"));
+    CHECK(contains(array.note, "not an object"));
 
     v::JsonOptions arrays;
     arrays.shape = v::JsonOptions::Shape::array;

@@ -1,4 +1,6 @@
 #include "catch.hpp"
+#include "question.hpp"
+#include "text_checks.hpp"
 
 #include <cascade/verify/combinators.hpp>
 
@@ -13,14 +15,9 @@ using cascade::Verdict;
 
 namespace {
 
-struct Question {
-    std::string text;
-};
 struct Answer {
     double score = 0.0;
 };
-
-bool has(const std::string& note, std::string_view part) { return note.find(part) != std::string::npos; }
 
 // A part that returns a fixed verdict and counts its calls.
 struct Fixed {
@@ -139,9 +136,9 @@ TEST_CASE("a part's confidence outside [0, 1] or NaN is an error naming the part
         (void)v::all_of(ok, too_high)(Answer{});
         FAIL("no exception");
     } catch (const std::domain_error& e) {
-        CHECK(has(e.what(), "cascade::verify::all_of"));
-        CHECK(has(e.what(), "part 2"));
-        CHECK(has(e.what(), "1.5"));
+        CHECK(contains(e.what(), "cascade::verify::all_of"));
+        CHECK(contains(e.what(), "part 2"));
+        CHECK(contains(e.what(), "1.5"));
     }
     CHECK_THROWS_AS(v::weighted({1, 1}, ok, not_a_number)(Answer{}), std::domain_error);
     Fixed negative_cost{Verdict{0.5, -1.0, ""}};
@@ -154,7 +151,7 @@ TEST_CASE("a part that throws after others spent money gives a rejection that ke
     const Verdict out = v::all_of(paid, throws)(Answer{});
     CHECK(out.confidence == 0.0);
     CHECK(out.extra_cost == Approx(0.25));
-    CHECK(has(out.note, "part 2 threw: boom"));
+    CHECK(contains(out.note, "part 2 threw: boom"));
     // With nothing spent the exception goes on, for the tier to record as a verifier error.
     CHECK_THROWS_WITH(v::all_of(throws, paid)(Answer{}), "boom");
 }

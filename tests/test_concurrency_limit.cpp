@@ -15,6 +15,34 @@
 
 using namespace std::chrono_literals;
 
+namespace {
+
+// The model of the tests where every slot is taken: a call with 1 takes its slot and keeps it
+// until release(); other calls answer at once.
+class SlotHolder {
+public:
+    auto model() {
+        return [this, released = released_](int x) {
+            if (x == 1) {
+                holding_.set_value();
+                released.wait();
+            }
+            return x;
+        };
+    }
+    // Returns once a call with 1 holds its slot.
+    void wait_until_held() { held_.wait(); }
+    void release() { release_.set_value(); }
+
+private:
+    std::promise<void> release_;
+    std::shared_future<void> released_ = release_.get_future().share();
+    std::promise<void> holding_;
+    std::future<void> held_ = holding_.get_future();
+};
+
+}  // namespace
+
 TEST_CASE("no more calls than the limit run at once, and every call completes") {
     std::atomic<int> running{0};
     std::atomic<int> most{0};
@@ -49,54 +77,35 @@ TEST_CASE("no more calls than the limit run at once, and every call completes") 
 }
 
 TEST_CASE("a call that finds every slot busy past its wait fails the tier and the query escalates") {
-    std::promise<void> release;
-    std::shared_future<void> released = release.get_future().share();
-    std::promise<void> holding;
-    auto limited = cascade::with_concurrency_limit(
-        [&, released](int x) {
-            if (x == 1) {
-                holding.set_value();
-                released.wait();
-            }
-            return x;
-        },
-        1, 0ns);
+    SlotHolder slot_holder;
+    auto limited = cascade::with_concurrency_limit(slot_holder.model(), 1, 0ns);
     cascade::Cascade c{cascade::tier("mini", limited), cascade::tier("big", [](int x) { return -x; })};
     std::thread holder([&c] { c.run(1); });
-    holding.get_future().wait();  // the only slot is taken
+    slot_holder.wait_until_held();  // the only slot is taken
     auto r = c.run(2);
     CHECK(r.value() == -2);
     CHECK(r.trace()[0].status == cascade::AttemptStatus::model_error);
     CHECK(r.trace()[0].error.find("slots stayed busy") != std::string::npos);
-    release.set_value();
+    slot_holder.release();
     holder.join();
     CHECK(c.run(3).value() == 3);  // the slot is free again
 }
 
 TEST_CASE("waiting for a slot stops at the query's deadline") {
-    std::promise<void> release;
-    std::shared_future<void> released = release.get_future().share();
-    std::promise<void> holding;
-    auto limited = cascade::with_concurrency_limit(
-        [&, released](int x) {
-            if (x == 1) {
-                holding.set_value();
-                released.wait();
-            }
-            return x;
-        },
-        1);  // no wait limit of its own: only the deadline ends the wait
+    SlotHolder slot_holder;
+    // No wait limit of its own: only the deadline ends the wait.
+    auto limited = cascade::with_concurrency_limit(slot_holder.model(), 1);
     cascade::CascadeOptions options;
     options.limits.timeout = 20ms;
     cascade::Cascade c{options, cascade::tier("mini", limited), cascade::tier("big", [](int x) { return -x; })};
     std::thread holder([&c] { c.run(1, cascade::Limits{}); });
-    holding.get_future().wait();
+    slot_holder.wait_until_held();
     auto r = c.run(2);
     CHECK(r.trace()[0].status == cascade::AttemptStatus::model_error);
     // The wait used up the query's time, so the next tier was not started either.
     CHECK(r.trace()[1].status == cascade::AttemptStatus::deadline_passed);
     CHECK(r.resolution() == cascade::Resolution::unanswered);
-    release.set_value();
+    slot_holder.release();
     holder.join();
 }
 

@@ -1,5 +1,6 @@
 #include "catch.hpp"
 #include "outcome_table.hpp"
+#include "synthetic_outcomes.hpp"
 
 #include <cascade/eval/curve.hpp>
 #include <cascade/detail/number.hpp>
@@ -13,27 +14,14 @@
 
 namespace {
 
-// Costs in multiples of 2^-10 and 0/1 qualities: every sum is exact, so the grid's prefix sums
-// and a replay's running sums agree with ==.
+// Every sum is exact (see tiered_outcomes), so the grid's prefix sums and a replay's running sums
+// agree with ==. Confidences take `levels` values, 0, -0.25, -0.5, ... (log-probabilities), or are
+// missing.
 std::string random_fixture(std::size_t queries, std::uint64_t seed, std::size_t levels) {
-    std::uint64_t state = seed;
-    auto next = [&] {
-        state = state * 6364136223846793005ull + 1442695040888963407ull;
-        return static_cast<std::uint32_t>(state >> 33);
-    };
-    const char* models[] = {"tiny", "mid", "large"};
-    std::string out = "query_id,model,quality,cost,confidence\n";
-    for (std::size_t q = 0; q < queries; ++q) {
-        for (std::size_t m = 0; m < 3; ++m) {
-            const int quality = static_cast<int>(next() % 100) < 40 + 25 * static_cast<int>(m) ? 1 : 0;
-            const double cost = static_cast<double>((m + 1) * (m + 1) * (1 + next() % 8)) / 1024.0;
-            const std::uint32_t c = next() % static_cast<std::uint32_t>(levels + 1);
-            const std::string confidence = c == levels ? "" : cascade::detail::format_number(-static_cast<double>(c) / 4.0);
-            out += "q" + std::to_string(q) + "," + models[m] + "," + std::to_string(quality) + "," +
-                   cascade::detail::format_number(cost) + "," + confidence + "\n";
-        }
-    }
-    return out;
+    return cascade_test::tiered_outcomes(queries, seed, [levels](cascade_test::Lcg& random) {
+        const std::uint32_t c = random.next() % static_cast<std::uint32_t>(levels + 1);
+        return c == levels ? std::string() : cascade::detail::format_number(-static_cast<double>(c) / 4.0);
+    });
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// Tests for hedging (cascade::with_hedge_after, escalation.hpp): a hedged tier that is slow gets
+// Tests for hedging (cascade::with_hedge_after, core/hedge.hpp): a hedged tier that is slow gets
 // the next tier started alongside it; the first accepted answer wins, the other call is asked to
 // stop and waited for, and both are paid for. The calls are ordered with flags and the events the
 // cascade reports, never with sleeps: a wait that reaches its safety timeout fails the test.

@@ -1,4 +1,6 @@
 #include "catch.hpp"
+#include "question.hpp"
+#include "text_checks.hpp"
 
 #include <cascade/verify/judge.hpp>
 
@@ -13,12 +15,6 @@ using cascade::ChatReply;
 using cascade::Verdict;
 
 namespace {
-
-struct Question {
-    std::string text;
-};
-
-bool has(const std::string& note, std::string_view part) { return note.find(part) != std::string::npos; }
 
 // A judge whose reply is fixed by the test; it records what it was shown.
 struct FixedJudge {
@@ -86,7 +82,7 @@ TEST_CASE("the judge sees the request and the answer; its score becomes the conf
     const Verdict out = j(Question{"2+2?"}, ChatReply{"4", {}, "stop"});
     CHECK(out.confidence == 1.0);
     CHECK(shown == "2+2? -> 4");
-    CHECK(has(out.note, "judge: \"Yes\""));
+    CHECK(contains(out.note, "judge: \"Yes\""));
 }
 
 TEST_CASE("the judge's cost is returned as extra cost, also when its reply does not parse") {
@@ -94,9 +90,9 @@ TEST_CASE("the judge's cost is returned as extra cost, also when its reply does 
     const Verdict bad = grade("It looks fine to me.", 0.002);
     CHECK(bad.confidence == 0.0);
     CHECK(bad.extra_cost == Approx(0.002));
-    CHECK(has(bad.note, "not understood"));
-    CHECK(has(bad.note, "a number from 1 to 10"));
-    CHECK(has(bad.note, "\"It looks fine to me.\""));
+    CHECK(contains(bad.note, "not understood"));
+    CHECK(contains(bad.note, "a number from 1 to 10"));
+    CHECK(contains(bad.note, "\"It looks fine to me.\""));
 }
 
 TEST_CASE("a cost function prices the judge's reply") {
@@ -113,7 +109,7 @@ TEST_CASE("a custom parser may return a double; NaN, out-of-range and throwing p
     const Verdict big = v::judge(FixedJudge{"x"}, too_big, cascade::price_per_call(0.1))(Question{}, ChatReply{});
     CHECK(big.confidence == 0.0);
     CHECK(big.extra_cost == Approx(0.1));
-    CHECK(has(big.note, "outside [0, 1]"));
+    CHECK(contains(big.note, "outside [0, 1]"));
 
     auto nan = [](std::string_view) { return std::numeric_limits<double>::quiet_NaN(); };
     CHECK(v::judge(FixedJudge{"x"}, nan)(Question{}, ChatReply{}).confidence == 0.0);
@@ -122,7 +118,7 @@ TEST_CASE("a custom parser may return a double; NaN, out-of-range and throwing p
     const Verdict thrown = v::judge(FixedJudge{"x"}, throws, cascade::price_per_call(0.1))(Question{}, ChatReply{});
     CHECK(thrown.confidence == 0.0);
     CHECK(thrown.extra_cost == Approx(0.1));
-    CHECK(has(thrown.note, "cannot read"));
+    CHECK(contains(thrown.note, "cannot read"));
 }
 
 TEST_CASE("a judge may reply with a Response type and may take the answer alone") {

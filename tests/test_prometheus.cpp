@@ -1,4 +1,5 @@
 #include "catch.hpp"
+#include "text_checks.hpp"
 
 #include <cascade/cascade.hpp>
 #include <cascade/runtime/prometheus.hpp>
@@ -44,18 +45,6 @@ cascade::Stats fixture_stats() {
     big.latency = 1s;
     s.tiers = {mini, big};
     return s;
-}
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-
-template <class F>
-std::string invalid_argument_message(F&& f) {
-    try {
-        f();
-    } catch (const std::invalid_argument& e) {
-        return e.what();
-    }
-    return "no std::invalid_argument";
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "catch.hpp"
 #include "outcome_table.hpp"
+#include "synthetic_outcomes.hpp"
 
 #include <cascade/cascade.hpp>
 #include <cascade/eval/replay.hpp>
@@ -13,34 +14,14 @@
 
 namespace {
 
-// A reproducible fixture: `queries` x 3 models with confidences in [0, 1] (some missing, some
-// exactly on the thresholds tried below) and costs in multiples of 2^-10, so that every sum is
-// exact in double and replay and a real Cascade can be compared with ==.
+// A reproducible fixture with confidences in [0, 1], some missing and some exactly on the
+// thresholds tried below; every sum is exact (see tiered_outcomes), so that replay and a real
+// Cascade can be compared with ==.
 std::string random_fixture(std::size_t queries, std::uint64_t seed) {
-    std::uint64_t state = seed;
-    auto next = [&] {
-        state = state * 6364136223846793005ull + 1442695040888963407ull;
-        return static_cast<std::uint32_t>(state >> 33);
-    };
-    const char* models[] = {"tiny", "mid", "large"};
-    std::string out = "query_id,model,quality,cost,confidence\n";
-    for (std::size_t q = 0; q < queries; ++q) {
-        for (std::size_t m = 0; m < 3; ++m) {
-            const std::uint32_t r = next();
-            const int quality = static_cast<int>(r % 100) < 40 + 25 * static_cast<int>(m) ? 1 : 0;
-            const double cost = static_cast<double>((m + 1) * (m + 1) * (1 + next() % 8)) / 1024.0;
-            std::string confidence;
-            const std::uint32_t c = next() % 22;
-            if (c == 21) {
-                confidence = "";  // missing
-            } else {
-                confidence = std::to_string(static_cast<double>(c) / 20.0);  // 0, 0.05, ..., 1
-            }
-            out += "q" + std::to_string(q) + "," + models[m] + "," + std::to_string(quality) + "," +
-                   cascade::detail::format_number(cost) + "," + confidence + "\n";
-        }
-    }
-    return out;
+    return cascade_test::tiered_outcomes(queries, seed, [](cascade_test::Lcg& random) {
+        const std::uint32_t c = random.next() % 22;
+        return c == 21 ? std::string() : std::to_string(static_cast<double>(c) / 20.0);  // 0, 0.05, ..., 1
+    });
 }
 
 struct Answer {

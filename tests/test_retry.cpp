@@ -1,4 +1,6 @@
 #include "catch.hpp"
+#include "text_checks.hpp"
+#include "threads.hpp"
 
 #include <cascade/cascade.hpp>
 #include <cascade/runtime/retry.hpp>
@@ -10,7 +12,6 @@
 #include <mutex>
 #include <stdexcept>
 #include <string>
-#include <thread>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -39,18 +40,6 @@ struct FailsFirst {
         return 2 * x;
     }
 };
-
-template <class F>
-std::string invalid_argument_message(F&& f) {
-    try {
-        f();
-    } catch (const std::invalid_argument& e) {
-        return e.what();
-    }
-    return "no std::invalid_argument";
-}
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 cascade::RetryPolicy no_jitter(int attempts, std::chrono::nanoseconds base = 100ms, std::chrono::nanoseconds max = 10s,
                                double multiplier = 2.0) {
@@ -348,20 +337,14 @@ TEST_CASE("counters add up when many threads retry at once") {
     constexpr int per_thread = 2000;
     std::atomic<int> answered{0};
     std::atomic<int> failed{0};
-    std::vector<std::thread> pool;
-    for (int t = 0; t < threads; ++t) {
-        pool.emplace_back([&] {
-            for (int i = 0; i < per_thread; ++i) {
-                try {
-                    (void)retrying(i);
-                    answered.fetch_add(1);
-                } catch (const std::runtime_error&) {
-                    failed.fetch_add(1);
-                }
-            }
-        });
-    }
-    for (auto& t : pool) t.join();
+    cascade_test::on_threads(threads, per_thread, [&](int, int i) {
+        try {
+            (void)retrying(i);
+            answered.fetch_add(1);
+        } catch (const std::runtime_error&) {
+            failed.fetch_add(1);
+        }
+    });
     const auto s = retrying.stats();
     CHECK(s.calls == static_cast<std::uint64_t>(model_calls.load()));
     CHECK(s.calls == threads * per_thread + s.retries);

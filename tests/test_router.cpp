@@ -4,6 +4,7 @@
 
 #include <cascade/cascade.hpp>
 
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -266,6 +267,32 @@ TEST_CASE("Routed exposes the score, the route and the route's result") {
     // A Routed is a Result: it can be handed to code that takes one.
     const cascade::Result<std::string>& as_result = routed;
     CHECK(as_result.tier() == "strong");
+}
+
+TEST_CASE("a route whose cascade has a clock of its own times the route on that clock") {
+    std::chrono::steady_clock::time_point now{};
+    cascade::CascadeOptions options;
+    options.now = [&now] { return now; };
+    auto slow = [&now](double) {
+        now += std::chrono::milliseconds(5);
+        return std::string("timed");
+    };
+    cascade::Router r{score_is_request, {0.5}, cascade::Cascade{options, cascade::tier("timed", slow)},
+                      answers("other")};
+    auto routed = r.run(0.2);
+    CHECK(routed.value() == "timed");
+    CHECK(routed.latency() == std::chrono::milliseconds(5));
+    CHECK(routed.trace()[0].latency == std::chrono::milliseconds(5));
+    CHECK(routed.scorer_latency() >= std::chrono::nanoseconds{0});
+}
+
+TEST_CASE("a routed query's route latency and scorer latency add up to its recorded latency") {
+    cascade::Router r{score_is_request, {0.5}, answers("easy"), answers("hard")};
+    auto routed = r.run(0.2);
+    CHECK(routed.value() == "easy");
+    CHECK(routed.latency() >= std::chrono::nanoseconds{0});
+    CHECK(routed.scorer_latency() >= std::chrono::nanoseconds{0});
+    CHECK(r.stats().latency == routed.latency() + routed.scorer_latency());
 }
 
 TEST_CASE("a route without an answer gives an unanswered Routed whose value() throws") {

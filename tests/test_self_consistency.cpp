@@ -1,4 +1,6 @@
 #include "catch.hpp"
+#include "question.hpp"
+#include "text_checks.hpp"
 
 #include <cascade/verify/self_consistency.hpp>
 
@@ -15,12 +17,6 @@ using cascade::ChatReply;
 using cascade::Verdict;
 
 namespace {
-
-struct Question {
-    std::string text;
-};
-
-bool has(const std::string& note, std::string_view part) { return note.find(part) != std::string::npos; }
 
 // Replays a fixed list of sample texts; "throw" makes that sample throw.
 struct Script {
@@ -57,7 +53,7 @@ TEST_CASE("confidence is the share of the k + 1 answers that agree with the tier
     auto sc = v::self_consistency(std::ref(script), 4);
     const Verdict out = sc(Question{"capital?"}, ChatReply{"Paris", {}, "stop"});
     CHECK(out.confidence == Approx(4.0 / 5.0));
-    CHECK(has(out.note, "4 of 5"));
+    CHECK(contains(out.note, "4 of 5"));
     CHECK(script.seen == std::vector<std::string>(4, "capital?"));
 }
 
@@ -66,7 +62,7 @@ TEST_CASE("an answer the samples outvote gets a low confidence and the note name
     auto sc = v::self_consistency(std::ref(script), 4, v::final_answer_after("####"));
     const Verdict out = sc(Question{"q"}, ChatReply{"so... #### 7", {}, "stop"});
     CHECK(out.confidence == Approx(2.0 / 5.0));
-    CHECK(has(out.note, "3 of 5 say \"12\""));
+    CHECK(contains(out.note, "3 of 5 say \"12\""));
 }
 
 TEST_CASE("each successful sample is charged; a failing one is counted and noted, not fatal") {
@@ -75,7 +71,7 @@ TEST_CASE("each successful sample is charged; a failing one is counted and noted
     const Verdict out = sc(Question{"q"}, ChatReply{"A", {}, "stop"});
     CHECK(out.confidence == Approx(3.0 / 4.0));
     CHECK(out.extra_cost == Approx(0.02));
-    CHECK(has(out.note, "1 of 3 samples failed (first: rate limited)"));
+    CHECK(contains(out.note, "1 of 3 samples failed (first: rate limited)"));
 }
 
 TEST_CASE("every sample failing gives the tier's answer alone: 1 of k + 1") {
@@ -84,7 +80,7 @@ TEST_CASE("every sample failing gives the tier's answer alone: 1 of k + 1") {
     const Verdict out = sc(Question{"q"}, ChatReply{"A", {}, "stop"});
     CHECK(out.confidence == Approx(1.0 / 3.0));
     CHECK(out.extra_cost == 0.0);
-    CHECK(has(out.note, "2 of 2 samples failed"));
+    CHECK(contains(out.note, "2 of 2 samples failed"));
 }
 
 TEST_CASE("a cost function prices each sample, with or without the request") {
@@ -106,7 +102,7 @@ TEST_CASE("a cost function that fails is noted and the sample counted as free") 
     const Verdict out = sc(Question{"q"}, ChatReply{"x", {}, ""});
     CHECK(out.confidence == 1.0);
     CHECK(out.extra_cost == 0.0);
-    CHECK(has(out.note, "cost function returned -1"));
+    CHECK(contains(out.note, "cost function returned -1"));
 }
 
 TEST_CASE("when the tier's answer holds no final answer no sample is drawn") {
@@ -115,7 +111,7 @@ TEST_CASE("when the tier's answer holds no final answer no sample is drawn") {
     const Verdict out = sc(Question{"q"}, ChatReply{"I think it is 1", {}, ""});
     CHECK(out.confidence == 0.0);
     CHECK(out.extra_cost == 0.0);
-    CHECK(has(out.note, "no answer found"));
+    CHECK(contains(out.note, "no answer found"));
     CHECK(script.seen.empty());
 }
 
@@ -124,7 +120,7 @@ TEST_CASE("samples without an answer count as disagreeing and are noted") {
     auto sc = v::self_consistency(std::ref(script), 2, v::final_answer_after());
     const Verdict out = sc(Question{"q"}, ChatReply{"#### 5", {}, ""});
     CHECK(out.confidence == Approx(2.0 / 3.0));
-    CHECK(has(out.note, "1 held no answer"));
+    CHECK(contains(out.note, "1 held no answer"));
 }
 
 TEST_CASE("exact_match compares bytes, loose_match ignores case and white space") {
@@ -180,7 +176,7 @@ TEST_CASE("equivalent_if and extract_with plug in an equivalence or an extractor
     auto sc2 = v::self_consistency(std::ref(words), 3, v::extract_with(last_word));
     const Verdict out = sc2(Question{"q"}, ChatReply{"maybe Paris", {}, ""});
     CHECK(out.confidence == Approx(3.0 / 4.0));
-    CHECK(has(out.note, "1 held no answer"));
+    CHECK(contains(out.note, "1 held no answer"));
 }
 
 TEST_CASE("an equivalence that throws after sampling keeps the money spent") {
@@ -190,7 +186,7 @@ TEST_CASE("an equivalence that throws after sampling keeps the money spent") {
     const Verdict out = sc(Question{"q"}, ChatReply{"x", {}, ""});
     CHECK(out.confidence == 0.0);
     CHECK(out.extra_cost == Approx(1.0));
-    CHECK(has(out.note, "bad compare"));
+    CHECK(contains(out.note, "bad compare"));
 }
 
 TEST_CASE("a sampler may return text of another type than the tier's Response") {

@@ -221,6 +221,70 @@ TEST_CASE("baseline_cost and saving() are empty while a computed last tier has n
     CHECK_FALSE(s.saving().has_value());
 }
 
+TEST_CASE("baseline_cost comes from the last tier's stated estimate before that tier has answered") {
+    // The last tier's cost is computed per answer, but an estimate is stated for it: the
+    // baseline, and so the saving, are known from the first query on.
+    cascade::Cascade c{cascade::tier("mini", [](int) { return 1; }, [](int) { return true; }, 0.5,
+                                     cascade::price_per_call(0.001)),
+                       cascade::tier("big", [](int) { return 2; }, cascade::cost_from([](int) { return 0.02; }))
+                           .with_cost_estimate(0.01)};
+    (void)c.run(0);
+    const cascade::Stats s = c.stats();
+    CHECK(s.tiers[1].calls == 0u);
+    REQUIRE(s.baseline_cost.has_value());
+    CHECK(*s.baseline_cost == Approx(0.01));
+    REQUIRE(s.saving().has_value());
+    CHECK(*s.saving() == Approx(0.9));
+}
+
+TEST_CASE("the last tier's measured mean cost replaces its stated estimate once it has answered") {
+    cascade::Cascade c{cascade::tier("mini", [](int q) { return q; }, [](int q) { return q < 10; }, 0.5,
+                                     cascade::price_per_call(0.001)),
+                       cascade::tier("big", [](int q) { return q; }, cascade::cost_from([](int) { return 0.02; }))
+                           .with_cost_estimate(0.01)};
+    (void)c.run(1);
+    REQUIRE(c.stats().baseline_cost.has_value());
+    CHECK(*c.stats().baseline_cost == Approx(0.01));
+    (void)c.run(50);  // big answers at $0.02
+    const cascade::Stats s = c.stats();
+    CHECK(s.tiers[1].calls == 1u);
+    REQUIRE(s.baseline_cost.has_value());
+    CHECK(*s.baseline_cost == Approx(0.02 * 2));
+}
+
+TEST_CASE("a fixed last-tier price outranks an estimate stated for it") {
+    cascade::Cascade c{cascade::tier("mini", [](int) { return 1; }, [](int) { return true; }, 0.5,
+                                     cascade::price_per_call(0.001)),
+                       cascade::tier("big", [](int) { return 2; }, cascade::price_per_call(0.005))
+                           .with_cost_estimate(0.5)};
+    for (int i = 0; i < 2; ++i) (void)c.run(i);
+    REQUIRE(c.stats().baseline_cost.has_value());
+    CHECK(*c.stats().baseline_cost == Approx(0.005 * 2));
+}
+
+TEST_CASE("saving() is empty, never 0, when there is no baseline to compare with") {
+    SECTION("no query yet") {
+        cascade::Cascade c{cascade::tier("big", [](int) { return 2; }, cascade::price_per_call(0.005))};
+        const cascade::Stats s = c.stats();
+        CHECK(s.queries == 0u);
+        CHECK_FALSE(s.saving().has_value());
+    }
+    SECTION("a free last tier") {
+        cascade::Cascade c{cascade::tier("mini", [](int) { return 1; }, [](int) { return false; }, 0.5,
+                                         cascade::price_per_call(0.001)),
+                           cascade::tier("local", [](int) { return 2; })};
+        (void)c.run(0);
+        CHECK_FALSE(c.stats().saving().has_value());
+    }
+    SECTION("a last tier of computed cost without an estimate, not yet called") {
+        cascade::Cascade c{cascade::tier("mini", [](int) { return 1; }, [](int) { return true; }, 0.5,
+                                         cascade::price_per_call(0.001)),
+                           cascade::tier("big", [](int) { return 2; }, cascade::cost_from([](int) { return 0.02; }))};
+        (void)c.run(0);
+        CHECK_FALSE(c.stats().saving().has_value());
+    }
+}
+
 TEST_CASE("mean_cost() is the cost per query, and zero before any query") {
     auto c = make_paths_cascade();
     CHECK(c.stats().mean_cost() == 0.0);
@@ -362,6 +426,26 @@ TEST_CASE("RouterStats baseline uses the last route's fixed price before that ro
     CHECK(s.routes[1].queries == 0u);
     REQUIRE(s.baseline_cost.has_value());
     CHECK(*s.baseline_cost == Approx(0.02 * 4));
+}
+
+TEST_CASE("RouterStats baseline comes from the last route's stated estimate until that route has served") {
+    cascade::Router r{[](int q) { return q < 10 ? 0.1 : 0.9; }, {0.5},
+                      cascade::tier("mini", [](int q) { return q; }, cascade::price_per_call(0.001)),
+                      cascade::tier("big", [](int q) { return q; }, cascade::cost_from([](int) { return 0.02; }))
+                          .with_cost_estimate(0.01)};
+    (void)r.run(1);
+    (void)r.run(2);
+    cascade::RouterStats s = r.stats();
+    CHECK(s.routes[1].queries == 0u);
+    REQUIRE(s.baseline_cost.has_value());
+    CHECK(*s.baseline_cost == Approx(0.01 * 2));
+    REQUIRE(s.saving().has_value());
+    CHECK(*s.saving() == Approx(1.0 - 0.002 / 0.02));
+
+    (void)r.run(50);  // the last route serves one query, at $0.02
+    s = r.stats();
+    REQUIRE(s.baseline_cost.has_value());
+    CHECK(*s.baseline_cost == Approx(0.02 * 3));
 }
 
 TEST_CASE("a new thread does not share a counter stripe with a live thread while others are free") {

@@ -1,6 +1,7 @@
 // Tests for tier.hpp and cost.hpp: every cascade::tier(...) overload, the configuration checks,
 // and each accepted shape of model, verifier and cost function.
 #include "catch.hpp"
+#include "text_checks.hpp"
 
 #include <cascade/cascade.hpp>
 
@@ -30,18 +31,6 @@ Answer answer_with_confidence(const std::string& question) {
 
 const auto model = [](const std::string& q) { return answer_with_confidence(q); };
 const auto confidence_of = [](const Answer& a) { return a.confidence; };
-
-// The message of the std::invalid_argument that `fn` throws; fails when it throws nothing.
-template <class Fn>
-std::string invalid_argument_message(Fn&& fn) {
-    try {
-        fn();
-    } catch (const std::invalid_argument& e) {
-        return e.what();
-    }
-    FAIL("expected std::invalid_argument");
-    return {};
-}
 
 // A model that counts its own calls: operator() is non-const, as a real client's would be.
 struct CountingModel {

@@ -1,6 +1,8 @@
 // Every ready-made verifier in a real cascade: rejected answers escalate, accepted ones do not, and
 // what a verifier spends shows in the result's cost and the cascade's stats.
 #include "catch.hpp"
+#include "question.hpp"
+#include "text_checks.hpp"
 
 #include <cascade/cascade.hpp>
 #include <cascade/verify.hpp>
@@ -17,12 +19,6 @@ using cascade::AttemptStatus;
 using cascade::ChatReply;
 
 namespace {
-
-struct Question {
-    std::string text;
-};
-
-bool has(const std::string& note, std::string_view part) { return note.find(part) != std::string::npos; }
 
 ChatReply big_model(const Question&) { return ChatReply{"#### 42", {-0.01}, "stop"}; }
 
@@ -70,7 +66,7 @@ TEST_CASE("an answer without log-probabilities escalates with the reason in the 
     CHECK(*r.tier_index() == 1);
     CHECK(r.trace()[0].status == AttemptStatus::rejected);
     CHECK(*r.trace()[0].confidence == 0.0);
-    CHECK(has(r.trace()[0].note, "no token log-probabilities"));
+    CHECK(contains(r.trace()[0].note, "no token log-probabilities"));
 }
 
 TEST_CASE("checks escalate empty, refusing, truncated, non-matching and non-JSON answers") {
@@ -104,7 +100,7 @@ TEST_CASE("self-consistency samples cost money that shows in the result and the 
     CHECK(*r.tier_index() == 1);                         // 1 of 5 agree: escalated
     CHECK(r.trace()[0].cost == Approx(1.0 + 4 * 0.5));  // the call and its samples
     CHECK(r.cost() == Approx(13.0));
-    CHECK(has(r.trace()[0].note, "1 of 5 answers agree"));
+    CHECK(contains(r.trace()[0].note, "1 of 5 answers agree"));
     const cascade::Stats s = c.stats();
     CHECK(s.tiers[0].cost == Approx(3.0));
     CHECK(s.tiers[0].rejected == 1);
@@ -126,7 +122,7 @@ TEST_CASE("a judge's verdict decides escalation and its cost is counted") {
     const auto r = c.run(Question{"q"});
     CHECK(*r.tier_index() == 1);
     CHECK(r.cost() == Approx(11.25));
-    CHECK(has(r.trace()[0].note, "judge: \"Score: 2/10\""));
+    CHECK(contains(r.trace()[0].note, "judge: \"Score: 2/10\""));
     CHECK(c.stats().tiers[0].cost == Approx(1.25));
 
     CHECK(answered_by(ChatReply{"Paris", {}, "stop"}, j, 0.7) == 0);
@@ -140,7 +136,7 @@ TEST_CASE("an unparsable judge reply escalates with the reply in the trace") {
     const auto r = c.run(Question{"q"});
     CHECK(*r.tier_index() == 1);
     CHECK(r.trace()[0].cost == Approx(0.1));
-    CHECK(has(r.trace()[0].note, "\"Well, it depends.\""));
+    CHECK(contains(r.trace()[0].note, "\"Well, it depends.\""));
 }
 
 TEST_CASE("combinators run in a cascade with parts that take the request and parts that do not") {
@@ -163,7 +159,7 @@ TEST_CASE("a combinator's invalid part is a verifier error in the trace and the 
     const auto r = c.run(Question{"q"});
     CHECK(*r.tier_index() == 1);
     CHECK(r.trace()[0].status == AttemptStatus::verifier_error);
-    CHECK(has(r.trace()[0].error, "part 2 gave confidence 2"));
+    CHECK(contains(r.trace()[0].error, "part 2 gave confidence 2"));
     CHECK(c.stats().tiers[0].verifier_errors == 1);
 }
 
@@ -201,7 +197,7 @@ TEST_CASE("verifiers work on a Response type of one's own and on plain strings")
                        cascade::tier("big", big)};
     const auto r = c.run(Question{"q"});
     CHECK(r.value().content == "Paris, France");
-    CHECK(has(r.trace()[0].note, "max_tokens"));
+    CHECK(contains(r.trace()[0].note, "max_tokens"));
 
     auto mini_text = [](const std::string&) { return std::string("I'm not sure"); };
     auto big_text = [](const std::string&) { return std::string("Paris"); };

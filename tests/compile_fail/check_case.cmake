@@ -1,7 +1,12 @@
 # Compiles one compile-fail case and checks the outcome against the case's first line (see
 # CMakeLists.txt). Run as: cmake -DSETTINGS=<file> -DCASE=<source> -DSTD=<17|20> -DWORK_DIR=<dir>
-#                               [-DEXPECT=<regex>] -P check_case.cmake
-# EXPECT replaces the case's own expectation; the harness's self-tests use it.
+#                               [-DEXPECT=<regex>] [-DEXPECT_ERRORS=<n>] -P check_case.cmake
+# EXPECT and EXPECT_ERRORS replace the case's own expectations; the harness's self-tests use them.
+#
+# A line `// EXPECT-ERRORS: <n>` in a refused case (after the first line, by convention the second)
+# also asserts how many lines of the compiler's output report an error: 1 says that the mistake is
+# reported once, by cascade's message, and not followed by errors from the code that goes on to use
+# what was refused.
 cmake_minimum_required(VERSION 3.16)
 include("${SETTINGS}")
 
@@ -14,6 +19,15 @@ elseif(_first MATCHES "^// EXPECT: (.+)$")
   set(_expect "${CMAKE_MATCH_1}")
 else()
   message(FATAL_ERROR "${CASE}: the first line must be `// EXPECT: <regex>` or `// EXPECT-COMPILES`")
+endif()
+set(_expect_errors "")
+if(DEFINED EXPECT_ERRORS)
+  set(_expect_errors "${EXPECT_ERRORS}")
+else()
+  file(STRINGS "${CASE}" _marker LIMIT_COUNT 1 REGEX "^// EXPECT-ERRORS: [0-9]+$")
+  if(_marker MATCHES "^// EXPECT-ERRORS: ([0-9]+)$")
+    set(_expect_errors "${CMAKE_MATCH_1}")
+  endif()
 endif()
 
 get_filename_component(_name "${CASE}" NAME_WE)
@@ -43,9 +57,11 @@ endif()
 if(_result EQUAL 0)
   fail("compiled, but must not (expected: ${_expect})")
 endif()
-# The first line that reports an error ("error:" as a word; "fatal error:" and "error C1234:" count
-# too, identifiers such as model_error do not). It must be cascade's own message.
-string(REGEX MATCH "(^|\n)(([^\n]*[^A-Za-z0-9_\n])?error( [A-Z]+[0-9]+)?:[^\n]*)" _ "${_output}")
+# A line that reports an error: "error:" as a word ("fatal error:" and "error C1234:" count too,
+# identifiers such as model_error do not).
+set(_error_line "(^|\n)(([^\n]*[^A-Za-z0-9_\n])?error( [A-Z]+[0-9]+)?:[^\n]*)")
+# The first one must be cascade's own message.
+string(REGEX MATCH "${_error_line}" _ "${_output}")
 set(_line "${CMAKE_MATCH_2}")
 if(_line STREQUAL "")
   fail("failed without an error line (result ${_result})")
@@ -53,4 +69,11 @@ endif()
 if(NOT _line MATCHES "cascade::" OR NOT _line MATCHES "${_expect}")
   fail("the first error does not match `${_expect}`; it is\n  ${_line}")
 endif()
-message(STATUS "${_name} (C++${STD}) refused as expected:\n  ${_line}")
+# Counted in a copy without semicolons: each would split a match in two in a CMake list.
+string(REPLACE ";" "," _plain_output "${_output}")
+string(REGEX MATCHALL "${_error_line}" _errors "${_plain_output}")
+list(LENGTH _errors _error_count)
+if(NOT _expect_errors STREQUAL "" AND NOT _error_count EQUAL _expect_errors)
+  fail("gave ${_error_count} error lines, expected ${_expect_errors}")
+endif()
+message(STATUS "${_name} (C++${STD}) refused as expected, ${_error_count} error line(s):\n  ${_line}")

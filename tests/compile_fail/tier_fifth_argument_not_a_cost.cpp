@@ -1,5 +1,7 @@
 // EXPECT: cascade::tier: the cost must be cascade::price_per_call\(dollars\) or cascade::cost_from\(fn\)
-// The cost function is passed bare, without cascade::cost_from.
+// EXPECT-ERRORS: 1
+// The cost function is passed bare, without cascade::cost_from; the tier then goes into a cascade
+// that runs, and the refusal stays the only error.
 #include <cascade/cascade.hpp>
 
 #include <string>
@@ -8,5 +10,7 @@ int main() {
     auto mini = cascade::tier("mini", [](const std::string& q) { return q; },
                               [](const std::string& a) { return a.empty() ? 0.0 : 1.0; }, 0.8,
                               [](const std::string& a) { return static_cast<double>(a.size()) * 1e-6; });
-    (void)mini;
+    cascade::Cascade chain{std::move(mini), cascade::tier("big", [](const std::string& q) { return q; })};
+    auto r = chain.run(std::string("q"));
+    (void)r;
 }

@@ -25,6 +25,7 @@
 #include "config.hpp"
 #include "../detail/counters.hpp"
 #include "detail/hedge_race.hpp"
+#include "detail/stats_snapshot.hpp"
 #include "../detail/latency_histogram.hpp"
 #include "event.hpp"
 #include "hedge.hpp"
@@ -33,6 +34,9 @@
 #include "stats.hpp"
 #include "tier.hpp"
 namespace cascade {
+
+template <class Scorer, class... Targets>
+class Router;
 
 /// Cheap-first escalation: calls its tiers in order and returns the first answer whose verifier
 /// passes, with a trace of every tier.
@@ -73,9 +77,11 @@ public:
           options_(std::move(options)) {
         check_limits(options_.limits);
         if (!options_.now) throw std::invalid_argument("cascade::CascadeOptions: the clock (now) must not be null");
+        custom_clock_ = !is_default_clock(options_.now);
         // The names live on the heap so that traces stay valid when the cascade is moved.
         std::size_t i = 0;
-        std::apply([&](auto&... t) { ((names_[i++] = t.name()), ...); }, tiers_);
+        std::apply([&](auto&... t) { ((names_[i] = t.name(), labels_[i] = {names_[i], t.threshold()}, ++i), ...); },
+                   tiers_);
         has_time_limits_ = std::apply([](const auto&... t) { return (t.time_limit().has_value() || ...); }, tiers_);
         if constexpr (detail::is_hedged_v<tier_t<tier_count - 1>>) {
             throw std::invalid_argument("cascade::Cascade: tier \"" + names_[tier_count - 1] +
@@ -98,7 +104,7 @@ public:
         if constexpr (detail::cascade_accepts<Request, Tiers...>()) {
             using Response = detail::model_response_t<typename detail::first_of<Tiers...>::type::model_type, Request>;
             if (&limits != &options_.limits) check_limits(limits);
-            return run_all<Response>(request, limits, std::index_sequence_for<Tiers...>{});
+            return run_new<Response>(request, limits);
         }
     }
 
@@ -136,13 +142,11 @@ public:
         s.unanswered = counters_->total(f_unanswered);
         s.hook_errors = counters_->total(f_hook_errors);
         s.queries = s.accepted + s.fallbacks + s.unanswered;
-        s.cost = detail::from_nano_dollars(nano);
-        Buckets::read_percentiles(*counters_, f_latency_buckets, s);
-        if (auto price = std::get<tier_count - 1>(tiers_).fixed_price()) {
-            s.baseline_cost = *price * static_cast<double>(s.queries);
-        } else if (answered_calls(tier_count - 1) > 0) {
-            s.baseline_cost = mean_cost(tier_count - 1) * static_cast<double>(s.queries);
-        }
+        const auto& last = std::get<tier_count - 1>(tiers_);
+        const TierStats& last_stats = s.tiers.back();
+        detail::finish_snapshot(s, nano, *counters_, f_latency_buckets,
+                                detail::baseline_per_query(last.fixed_price(), last_stats.cost,
+                                                           answered_calls(tier_count - 1), last.cost_estimate()));
         return s;
     }
 
@@ -162,8 +166,13 @@ public:
     }
 
 private:
+    // A router runs its routes' queries in place, on the clock read that ended its scoring.
+    template <class Scorer, class... Targets>
+    friend class Router;
+
     // Counters per tier; the query totals are derived from them where they can be, so that a
-    // query accepted by the first tier costs three atomic additions.
+    // query accepted by the first tier costs three atomic additions, and a fourth for its
+    // latency's bucket.
     enum TierField : std::size_t {
         f_accepted,
         f_rejected,
@@ -219,6 +228,7 @@ private:
         TimePoint last;        // when the previous tier finished
         TimePoint deadline;    // TimePoint::max() without one
         std::optional<double> max_cost;
+        typename Counters::Stripe* stripe = nullptr;  // this thread's counters; null without stats
         bool timed = false;    // the clock is read (see CascadeOptions::measure_latency)
         bool done = false;     // a tier's answer was accepted
         std::optional<std::size_t> last_called;
@@ -245,21 +255,45 @@ private:
         }
     }
 
-    template <class Response, class Request, std::size_t... Is>
-    Result<Response> run_all(const Request& request, const Limits& limits, std::index_sequence<Is...>) {
-        using Access = detail::ResultAccess<Response>;
+    // Whether `now` is the default clock, which the cascade then reads directly: a call through
+    // std::function is a measurable share of what a query costs.
+    static bool is_default_clock(const NowFn& now) noexcept {
+        const auto* fn = now.template target<TimePoint (*)()>();
+        return fn != nullptr && *fn == &detail::steady_now;
+    }
+
+    [[nodiscard]] TimePoint now() const { return custom_clock_ ? options_.now() : std::chrono::steady_clock::now(); }
+
+    // A function of its own, so that the result is built in the caller's storage (named return
+    // value) and never moved: a trace holds an Attempt per tier.
+    template <class Response, class Request>
+    Result<Response> run_new(const Request& request, const Limits& limits) {
         Result<Response> result;
+        run_into(result, request, limits, nullptr);
+        add_skipped(detail::ResultAccess<Response>::trace(result));
+        return result;
+    }
+
+    // Runs a query into `result`, which must be empty, all but the entries of the tiers after
+    // the accepted one (add_skipped()): those are many stores, and an atomic addition waits for
+    // the stores before it, so they come after the counters, the caller's too. `started`, when
+    // not null, is the query's start already read on this cascade's clock (a router's end of
+    // scoring), so that one clock read serves both.
+    template <class Response, class Request>
+    void run_into(Result<Response>& result, const Request& request, const Limits& limits, const TimePoint* started) {
+        using Access = detail::ResultAccess<Response>;
         Held<Response> held;
         Progress progress;
         progress.timed = options_.measure_latency || has_time_limits_ || limits.timeout.has_value();
-        if (progress.timed) progress.start = options_.now();
+        if (progress.timed) progress.start = started != nullptr ? *started : now();
         progress.last = progress.start;
         progress.deadline = limits.timeout ? saturating_add(progress.start, *limits.timeout) : TimePoint::max();
         progress.max_cost = limits.max_cost;
-        (run_tier<Is, Response>(request, result, held, progress), ...);
+        if (options_.collect_stats) progress.stripe = &counters_->this_thread();
+        run_tiers<Response>(request, result, held, progress, std::index_sequence_for<Tiers...>{});
         Access::set_latency(result, progress.last - progress.start);
-        if (!progress.done) settle_without_pass(result, held);
-        if (options_.collect_stats) counters_->add(f_latency_buckets + Buckets::index(result.latency()), 1);
+        if (!progress.done) settle_without_pass(result, held, progress);
+        if (progress.stripe) progress.stripe->add(f_latency_buckets + Buckets::index(result.latency()), 1);
         if (options_.on_event) {
             Event e = detail::tier_event(EventKind::query_finished, result.tier(), result.tier_index().value_or(0));
             e.resolution = result.resolution();
@@ -267,21 +301,47 @@ private:
             e.latency = result.latency();
             emit(e);
         }
-        return result;
     }
 
+    // The tiers in order, up to the first whose answer is accepted.
+    template <class Response, class Request, std::size_t... Is>
+    void run_tiers(const Request& request, Result<Response>& result, Held<Response>& held, Progress& progress,
+                   std::index_sequence<Is...>) {
+        (void)(run_tier<Is, Response>(request, result, held, progress) && ...);
+    }
+
+    // The entries of the tiers after the accepted one: a trace has one per tier, and these cost
+    // no more than a default Attempt each. Where they start is a constant in each branch, so
+    // that the compiler lays out each branch's entries without a loop.
+    void add_skipped(Trace& trace) const { add_skipped(trace, std::make_index_sequence<tier_count - 1>{}); }
+
+    template <std::size_t... Is>
+    void add_skipped(Trace& trace, std::index_sequence<Is...>) const {
+        [[maybe_unused]] const std::size_t first = trace.size();  // unused by a one-tier cascade
+        (void)((first == Is + 1 && (add_skipped_from<Is + 1>(trace), true)) || ...);
+    }
+
+    template <std::size_t First>
+    void add_skipped_from(Trace& trace) const {
+        Attempt* a = trace.append_default(tier_count - First);
+        for (std::size_t i = First; i < tier_count; ++i, ++a) {
+            a->tier = labels_[i].name;
+            a->threshold = labels_[i].threshold;
+        }
+    }
+
+    // Tier I's turn; false once the query is settled.
     template <std::size_t I, class Response, class Request>
-    void run_tier(const Request& request, Result<Response>& result, Held<Response>& held, Progress& progress) {
+    bool run_tier(const Request& request, Result<Response>& result, Held<Response>& held, Progress& progress) {
         using Access = detail::ResultAccess<Response>;
         if constexpr (may_run_as_backup<I>()) {
-            if (progress.ran_as_backup == I) return;  // its call and its trace entry are in already
+            if (progress.ran_as_backup == I) return !progress.done;  // its call and its entry are in already
         }
-        Attempt& a = Access::trace(result).emplace_back();
-        a.tier = names_[I];
+        Attempt& a = Access::trace(result).emplace_back_default();
+        a.tier = labels_[I].name;
+        a.threshold = labels_[I].threshold;
         auto& t = std::get<I>(tiers_);
-        a.threshold = t.threshold();
-        if (progress.done) return;
-        if (!may_call<I>(t, result.cost(), progress, a)) return;
+        if (!may_call<I>(t, result.cost(), progress, a)) return true;
 
         if (options_.on_event) {
             if (progress.last_called) emit(detail::tier_event(EventKind::escalated, names_[*progress.last_called], *progress.last_called));
@@ -294,7 +354,9 @@ private:
 
         if constexpr (detail::is_hedged_v<tier_t<I>> && I + 1 < tier_count) {
             std::string no_hedge = hedge_refusal<I>(result.cost(), progress);
-            if (no_hedge.empty() && race<I, Response>(request, result, held, progress, a, context, no_hedge)) return;
+            if (no_hedge.empty() && race<I, Response>(request, result, held, progress, a, context, no_hedge)) {
+                return !progress.done;
+            }
             auto [answer, cost_failed] = detail::attempt<Response>(t, request, context, a);
             a.note = a.note.empty() ? std::move(no_hedge) : no_hedge + "; " + a.note;
             conclude<I>(result, held, progress, a, answer, cost_failed);
@@ -302,6 +364,7 @@ private:
             auto [answer, cost_failed] = detail::attempt<Response>(t, request, context, a);
             conclude<I>(result, held, progress, a, answer, cost_failed);
         }
+        return !progress.done;
     }
 
     // After tier I's call on the caller's thread: times it, counts it, and settles the query
@@ -310,9 +373,9 @@ private:
     void conclude(Result<Response>& result, Held<Response>& held, Progress& progress, Attempt& a,
                   std::optional<Response>& answer, bool cost_failed) {
         using Access = detail::ResultAccess<Response>;
-        const auto now = progress.timed ? options_.now() : progress.last;
-        a.latency = now - progress.last;
-        progress.last = now;
+        const TimePoint finished = progress.timed ? now() : progress.last;
+        a.latency = finished - progress.last;
+        progress.last = finished;
         progress.last_called = I;
         if (const auto limit = std::get<I>(tiers_).time_limit();
             limit && a.latency > *limit && a.status != AttemptStatus::model_error) {
@@ -320,7 +383,7 @@ private:
             answer.reset();
         }
         Access::add_cost(result, a.cost);
-        if (options_.collect_stats) record(I, a, cost_failed);
+        if (progress.stripe) record(*progress.stripe, I, a, cost_failed);
         if (options_.on_event) emit(detail::tier_event(EventKind::tier_finished, a.tier, I, &a));
 
         if (a.status == AttemptStatus::accepted) {
@@ -374,8 +437,8 @@ private:
 
         context.cancel_flag = race.cancel_flag(Side::primary);
         auto [answer, cost_failed] = detail::attempt<Response>(t, request, context, a);
-        const auto now = progress.timed ? options_.now() : progress.last;
-        a.latency = now - progress.last;
+        const TimePoint finished = progress.timed ? now() : progress.last;
+        a.latency = finished - progress.last;
         if (const auto limit = t.time_limit(); limit && a.latency > *limit && a.status != AttemptStatus::model_error) {
             time_out(a, *limit);
             answer.reset();
@@ -389,19 +452,19 @@ private:
         if (backup.failure) std::rethrow_exception(backup.failure);
 
         const bool hedged = race.backup_started();
-        progress.last = hedged && progress.timed ? options_.now() : now;
+        progress.last = hedged && progress.timed ? now() : finished;
         progress.last_called = I;
         Access::add_cost(result, a.cost);
-        if (options_.collect_stats) record(I, a, cost_failed, answered_loser);
+        if (progress.stripe) record(*progress.stripe, I, a, cost_failed, answered_loser);
         Attempt* b = nullptr;
         if (hedged) {
             b = &Access::trace(result).emplace_back(std::move(backup.attempt));
             progress.ran_as_backup = B;
             progress.last_called = B;
             Access::add_cost(result, b->cost);
-            if (options_.collect_stats) {
-                record(B, *b, backup.cost_failed, backup.answered_loser);
-                counters_->add(B * tier_fields + f_hedges, 1);
+            if (progress.stripe) {
+                record(*progress.stripe, B, *b, backup.cost_failed, backup.answered_loser);
+                progress.stripe->add(B * tier_fields + f_hedges, 1);
             }
         }
 
@@ -427,7 +490,7 @@ private:
         using Side = detail::HedgeRace::Side;
         try {
             const bool start = race.wait_to_start(
-                hedge_at, [&] { return deadline == TimePoint::max() || options_.now() < deadline; });
+                hedge_at, [&] { return deadline == TimePoint::max() || now() < deadline; });
             if (!start) return;
             Attempt& b = backup.attempt;
             if (options_.on_event) {
@@ -435,13 +498,13 @@ private:
                 emit(detail::tier_event(EventKind::tier_started, b.tier, B));
             }
             auto& t = std::get<B>(tiers_);
-            const TimePoint begin = timed ? options_.now() : TimePoint{};
+            const TimePoint begin = timed ? now() : TimePoint{};
             CallContext context{b.tier, B, deadline, &options_.now, race.cancel_flag(Side::backup)};
             const auto limit = t.time_limit();
             if (limit) context.deadline = std::min(context.deadline, saturating_add(begin, *limit));
 
             auto outcome = detail::attempt<Response>(t, request, context, b);
-            b.latency = (timed ? options_.now() : begin) - begin;
+            b.latency = (timed ? now() : begin) - begin;
             if (limit && b.latency > *limit && b.status != AttemptStatus::model_error) {
                 time_out(b, *limit);
                 outcome.answer.reset();
@@ -472,10 +535,16 @@ private:
     }
 
     // Whether the I-th tier may be called within the query's deadline and cost cap; when not,
-    // records why.
+    // records why. A query without limits, the usual one, decides in one branch.
     template <std::size_t I, class TierT>
     bool may_call(const TierT& t, double spent, const Progress& progress, Attempt& a) {
-        if (progress.deadline != TimePoint::max() && options_.now() >= progress.deadline) {
+        if (progress.deadline == TimePoint::max() && !progress.max_cost) return true;
+        return may_call_within_limits<I>(t, spent, progress, a);
+    }
+
+    template <std::size_t I, class TierT>
+    bool may_call_within_limits(const TierT& t, double spent, const Progress& progress, Attempt& a) {
+        if (progress.deadline != TimePoint::max() && now() >= progress.deadline) {
             a.status = AttemptStatus::deadline_passed;
         } else if (progress.max_cost) {
             const double estimate = t.cost_estimate().value_or(mean_cost(I));
@@ -486,10 +555,10 @@ private:
             }
         }
         if (a.status == AttemptStatus::skipped) return true;
-        if (options_.collect_stats) {
-            counters_->add(I * tier_fields +
-                               (a.status == AttemptStatus::deadline_passed ? f_skipped_deadline : f_skipped_budget),
-                           1);
+        if (progress.stripe) {
+            progress.stripe->add(
+                I * tier_fields + (a.status == AttemptStatus::deadline_passed ? f_skipped_deadline : f_skipped_budget),
+                1);
         }
         if (options_.on_event) emit(detail::tier_event(EventKind::tier_skipped, a.tier, I, &a));
         return false;
@@ -547,15 +616,16 @@ private:
     }
 
     template <class Response>
-    void settle_without_pass(Result<Response>& result, Held<Response>& held) {
+    void settle_without_pass(Result<Response>& result, Held<Response>& held, const Progress& progress) {
         const bool answered = held.answer.has_value();
         if (answered) {
             detail::ResultAccess<Response>::settle(result, std::move(held.answer), held.tier, Resolution::fallback);
         }
-        if (options_.collect_stats) counters_->add(answered ? f_fallbacks : f_unanswered, 1);
+        if (progress.stripe) progress.stripe->add(answered ? f_fallbacks : f_unanswered, 1);
     }
 
-    void record(std::size_t tier, const Attempt& a, bool cost_failed, bool answered_loser = false) noexcept {
+    static void record(typename Counters::Stripe& counters, std::size_t tier, const Attempt& a, bool cost_failed,
+                       bool answered_loser = false) noexcept {
         const std::size_t base = tier * tier_fields;
         std::size_t status_field = f_accepted;
         switch (a.status) {
@@ -569,18 +639,25 @@ private:
             case AttemptStatus::deadline_passed:
             case AttemptStatus::over_budget: return;
         }
-        counters_->add(base + status_field, 1);
-        if (answered_loser) counters_->add(base + f_cancelled_answered, 1);
-        if (cost_failed) counters_->add(base + f_cost_errors, 1);
-        if (const auto nano = detail::to_nano_dollars(a.cost)) counters_->add(base + f_cost_nano, nano);
-        counters_->add(base + f_latency_ns, static_cast<std::uint64_t>(a.latency.count()));
+        counters.add(base + status_field, 1);
+        if (answered_loser) counters.add(base + f_cancelled_answered, 1);
+        if (cost_failed) counters.add(base + f_cost_errors, 1);
+        if (const auto nano = detail::to_nano_dollars(a.cost)) counters.add(base + f_cost_nano, nano);
+        counters.add(base + f_latency_ns, static_cast<std::uint64_t>(a.latency.count()));
     }
 
     std::tuple<Tiers...> tiers_;
     std::unique_ptr<std::string[]> names_;
     std::unique_ptr<Counters> counters_;
     CascadeOptions options_;
+    // Each tier's name (viewing names_) and threshold, what every trace entry starts with.
+    struct Label {
+        std::string_view name;
+        double threshold = 0.0;
+    };
+    std::array<Label, tier_count> labels_{};
     bool has_time_limits_ = false;
+    bool custom_clock_ = false;  // options_.now is the user's, called through std::function
 };
 
 template <class... Tiers>

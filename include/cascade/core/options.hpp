@@ -43,6 +43,8 @@ struct CascadeOptions {
     EventHook on_event{};
     /// The clock behind latencies, time limits and deadlines. Must be callable from any thread.
     /// A hedged tier's delay (with_hedge_after) is waited in real time, not on this clock.
+    /// Left at its default, steady_clock is read directly, without a call through std::function;
+    /// a clock set here (a test's manual clock) is called for every read.
     NowFn now = detail::steady_now;
 };
 

@@ -71,6 +71,8 @@ constexpr std::string_view to_string(Resolution r) noexcept {
 /// `tier` views the name held by the cascade: read it while the cascade lives (copy it into a
 /// std::string to keep it longer).
 struct Attempt {
+    // Every member is set by its initializer or its type's constructor: a trace default-
+    // initializes its entries, without zeroing them first.
     std::string_view tier;
     AttemptStatus status = AttemptStatus::skipped;
     std::optional<double> confidence;      ///< the verifier's score, when it gave a valid one

@@ -18,6 +18,8 @@
 #include <vector>
 
 #include "detail/callable_traits.hpp"
+#include "detail/exception_text.hpp"
+#include "detail/stats_snapshot.hpp"
 #include "../detail/counters.hpp"
 #include "../detail/latency_histogram.hpp"
 #include "cascade.hpp"
@@ -50,10 +52,15 @@ public:
     [[nodiscard]] std::chrono::nanoseconds scorer_latency() const noexcept { return scorer_latency_; }
 
 private:
+    // A router fills its outcome in place, so that the route's trace is never moved.
+    template <class Scorer, class... Targets>
+    friend class Router;
+    Routed() = default;
+
     std::optional<double> score_;
-    std::size_t route_;
+    std::size_t route_ = 0;
     std::string scorer_error_;
-    std::chrono::nanoseconds scorer_latency_;
+    std::chrono::nanoseconds scorer_latency_{0};
 };
 
 namespace detail {
@@ -175,15 +182,11 @@ public:
             s.latency += r.latency;
             s.routes.push_back(std::move(r));
         }
-        s.cost = detail::from_nano_dollars(nano);
         s.scorer_errors = counters_->total(f_scorer_errors);
-        Buckets::read_percentiles(*counters_, f_latency_buckets, s);
         const RouteStats& last = s.routes.back();
-        if (const auto price = last_route_price()) {
-            s.baseline_cost = *price * static_cast<double>(s.queries);
-        } else if (last.queries > 0) {
-            s.baseline_cost = last.cost / static_cast<double>(last.queries) * static_cast<double>(s.queries);
-        }
+        detail::finish_snapshot(
+            s, nano, *counters_, f_latency_buckets,
+            detail::baseline_per_query(last_route_price(), last.cost, last.queries, last_route_estimate()));
         return s;
     }
 
@@ -261,47 +264,63 @@ private:
         return label;
     }
 
+    // Three clock reads a query: before scoring, after it (which is also the route's start
+    // when the route's cascade reads the same clock) and at the route's end.
     template <class Response, class Request>
     Routed<Response> run_routed(const Request& request, const Limits* limits) {
         const auto start = Clock::now();
-        std::optional<double> score;
-        std::string scorer_error;
+        Routed<Response> routed;
         try {
             const double s = static_cast<double>(scorer_(request));
             if (s >= 0.0 && s <= 1.0) {
-                score = s;
+                routed.score_ = s;
             } else {
-                scorer_error = "scorer returned " + std::to_string(s) + "; a difficulty must be in [0, 1]";
+                routed.scorer_error_ = "scorer returned " + std::to_string(s) + "; a difficulty must be in [0, 1]";
             }
         } catch (...) {
-            scorer_error = "scorer threw: " + detail::describe_exception(std::current_exception());
+            routed.scorer_error_ = "scorer threw: " + detail::describe_exception(std::current_exception());
         }
-        const std::size_t route = score ? route_for(*score) : route_count - 1;
+        const std::size_t route = routed.score_ ? route_for(*routed.score_) : route_count - 1;
+        routed.route_ = route;
         const auto scored = Clock::now();
+        routed.scorer_latency_ = scored - start;
+        run_route<Response>(route, request, limits, routed, scored);
 
-        const auto scorer_latency = scored - start;
-        Routed<Response> routed(run_route<Response>(route, request, limits), score, route, std::move(scorer_error),
-                                scorer_latency);
         const Result<Response>& result = routed;
+        auto& counters = counters_->this_thread();
         const std::size_t base = route * route_fields;
-        counters_->add(base + f_queries, 1);
-        if (!result.has_value()) counters_->add(base + f_unanswered, 1);
-        if (const auto nano = detail::to_nano_dollars(result.cost())) counters_->add(base + f_cost_nano, nano);
-        const auto latency = result.latency() + scorer_latency;
-        counters_->add(base + f_latency_ns, static_cast<std::uint64_t>(latency.count()));
-        counters_->add(f_latency_buckets + Buckets::index(latency), 1);
-        if (!score) counters_->add(f_scorer_errors, 1);
+        counters.add(base + f_queries, 1);
+        if (!result.has_value()) counters.add(base + f_unanswered, 1);
+        if (const auto nano = detail::to_nano_dollars(result.cost())) counters.add(base + f_cost_nano, nano);
+        const auto latency = result.latency() + routed.scorer_latency_;
+        counters.add(base + f_latency_ns, static_cast<std::uint64_t>(latency.count()));
+        counters.add(f_latency_buckets + Buckets::index(latency), 1);
+        if (!routed.score_) counters.add(f_scorer_errors, 1);
+        complete_trace<Response>(route, routed);
         return routed;
     }
 
-    // The route's result, built in place: the routes are tried by index at compile time.
+    // Runs the query on its route, into `result`: the routes are tried by index at compile time.
     template <class Response, std::size_t I = 0, class Request>
-    Result<Response> run_route(std::size_t route, const Request& request, const Limits* limits) {
+    void run_route(std::size_t route, const Request& request, const Limits* limits, Result<Response>& result,
+                   Clock::time_point scored) {
         if constexpr (I + 1 < route_count) {
-            if (route != I) return run_route<Response, I + 1>(route, request, limits);
+            if (route != I) return run_route<Response, I + 1>(route, request, limits, result, scored);
         }
         auto& target = std::get<I>(routes_);
-        return limits ? target.run(request, *limits) : target.run(request);
+        if (limits != nullptr) target.check_limits(*limits);
+        target.run_into(result, request, limits != nullptr ? *limits : target.options().limits,
+                        target.custom_clock_ ? nullptr : &scored);
+    }
+
+    // The route's trace entries for the tiers it did not call, left by run_route() until the
+    // router's counters are added (see Cascade::run_into).
+    template <class Response, std::size_t I = 0>
+    void complete_trace(std::size_t route, Result<Response>& result) const {
+        if constexpr (I + 1 < route_count) {
+            if (route != I) return complete_trace<Response, I + 1>(route, result);
+        }
+        std::get<I>(routes_).add_skipped(detail::ResultAccess<Response>::trace(result));
     }
 
     [[nodiscard]] std::uint64_t count(std::size_t route, std::size_t field) const noexcept {
@@ -313,6 +332,16 @@ private:
         const auto& last = std::get<route_count - 1>(routes_);
         if constexpr (std::decay_t<decltype(last)>::tier_count == 1) {
             return last.template tier<0>().fixed_price();
+        } else {
+            return std::nullopt;
+        }
+    }
+
+    // What a query is expected to cost on the last route: one tier with a stated estimate.
+    [[nodiscard]] std::optional<double> last_route_estimate() const noexcept {
+        const auto& last = std::get<route_count - 1>(routes_);
+        if constexpr (std::decay_t<decltype(last)>::tier_count == 1) {
+            return last.template tier<0>().cost_estimate();
         } else {
             return std::nullopt;
         }

@@ -41,16 +41,23 @@ struct Stats {
     std::uint64_t hook_errors = 0;  ///< times the event hook threw
     std::uint64_t hedges = 0;       ///< backups started by hedged tiers (see cascade::with_hedge_after)
     double cost = 0.0;              ///< dollars spent, over all tiers
-    /// What the same queries would have cost on the last tier alone: its fixed price, or else the
-    /// mean cost of its answered calls so far, times `queries`. Empty when it cannot be known yet
-    /// (the last tier's cost is computed per answer and it has not answered).
+    /// What the same queries would have cost on the last tier alone: `queries` times the first
+    /// known of
+    ///   1. its fixed price (cascade::price_per_call), known from the first query on;
+    ///   2. the mean cost of its answered calls so far (a cost computed per answer, cost_from);
+    ///   3. the estimate stated for it (Tier::with_cost_estimate), until it has answered.
+    /// Empty when none is known: a last tier with a computed cost, no estimate, not yet answered.
     std::optional<double> baseline_cost;
     std::chrono::nanoseconds latency{0};  ///< summed over queries
     /// Percentiles of a query's latency, to within 12.5% (log-linear buckets).
     std::chrono::nanoseconds latency_p50{0}, latency_p90{0}, latency_p99{0};
     std::vector<TierStats> tiers;
 
-    /// The fraction of the baseline cost saved, in [0, 1] when cheaper; empty without a baseline.
+    /// The fraction of the baseline cost saved, in [0, 1] when cheaper (negative when dearer).
+    /// Empty, never 0, when there is no baseline to compare with (see baseline_cost) or it is 0
+    /// (no query yet, or a free last tier).
+    ///
+    ///     if (auto saved = s.saving()) std::printf("saved %.0f%%\n", *saved * 100);
     [[nodiscard]] std::optional<double> saving() const {
         if (!baseline_cost || *baseline_cost <= 0.0) return std::nullopt;
         return 1.0 - cost / *baseline_cost;
@@ -76,15 +83,17 @@ struct RouterStats {
     std::uint64_t scorer_errors = 0;  ///< scorer threw or gave NaN / out of [0, 1]: sent to the last route
     std::uint64_t unanswered = 0;
     double cost = 0.0;
-    /// What the same queries would have cost all on the last route: its fixed price when it is
-    /// one fixed-price tier, else the mean cost of the queries it served so far, times `queries`.
-    /// Empty until that is known.
+    /// What the same queries would have cost all on the last route: `queries` times the first
+    /// known of its fixed price (a route of one fixed-price tier), the mean cost of the queries it
+    /// served so far, and the estimate stated for it (a route of one tier made
+    /// with Tier::with_cost_estimate). Empty when none is known.
     std::optional<double> baseline_cost;
     std::chrono::nanoseconds latency{0};
     /// Percentiles of a query's latency (scoring included), to within 12.5%.
     std::chrono::nanoseconds latency_p50{0}, latency_p90{0}, latency_p99{0};
     std::vector<RouteStats> routes;
 
+    /// As Stats::saving(): empty, never 0, without a baseline.
     [[nodiscard]] std::optional<double> saving() const {
         if (!baseline_cost || *baseline_cost <= 0.0) return std::nullopt;
         return 1.0 - cost / *baseline_cost;

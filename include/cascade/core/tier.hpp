@@ -15,6 +15,7 @@
 #include "call_context.hpp"
 #include "cost.hpp"
 #include "detail/callable_traits.hpp"
+#include "detail/exception_text.hpp"
 #include "result.hpp"
 #include "verdict.hpp"
 
@@ -131,13 +132,29 @@ auto tier(std::string name, Model&& model, Cost&& cost) {
 template <class Model, class Verifier, class Cost = FixedCost,
           std::enable_if_t<!detail::is_cost_spec_v<Verifier>, int> = 0>
 auto tier(std::string name, Model&& model, Verifier&& verifier, double threshold = 0.5, Cost&& cost = {}) {
-    static_assert(detail::is_cost_spec_v<Cost>,
-                  "cascade::tier: the cost must be cascade::price_per_call(dollars) or "
-                  "cascade::cost_from(fn) with fn as double(const Response&) or "
-                  "double(const Request&, const Response&)");
-    return Tier<std::decay_t<Model>, std::decay_t<Verifier>, std::decay_t<Cost>>(
-        std::move(name), std::forward<Model>(model), std::forward<Verifier>(verifier), threshold,
-        std::forward<Cost>(cost));
+    // After a refusal, a valid tier without the refused part: the assertion is then the only
+    // error, not the first of many from the code that goes on to use the tier.
+    if constexpr (std::is_arithmetic_v<std::remove_reference_t<Verifier>>) {
+        static_assert(detail::always_false_v<Verifier>,
+                      "cascade::tier: the 3rd argument must be a verifier or a cost, not a number; a price "
+                      "is cascade::price_per_call(dollars), and a threshold follows its verifier");
+        return tier(std::move(name), std::forward<Model>(model));
+    } else if constexpr (std::is_arithmetic_v<std::remove_reference_t<Cost>>) {
+        static_assert(detail::always_false_v<Cost>,
+                      "cascade::tier: the cost must be cascade::price_per_call(dollars) or "
+                      "cascade::cost_from(fn), not a bare number: write cascade::price_per_call(x)");
+        return tier(std::move(name), std::forward<Model>(model), std::forward<Verifier>(verifier), threshold);
+    } else if constexpr (!detail::is_cost_spec_v<Cost>) {
+        static_assert(detail::always_false_v<Cost>,
+                      "cascade::tier: the cost must be cascade::price_per_call(dollars) or "
+                      "cascade::cost_from(fn) with fn as double(const Response&) or "
+                      "double(const Request&, const Response&)");
+        return tier(std::move(name), std::forward<Model>(model), std::forward<Verifier>(verifier), threshold);
+    } else {
+        return Tier<std::decay_t<Model>, std::decay_t<Verifier>, std::decay_t<Cost>>(
+            std::move(name), std::forward<Model>(model), std::forward<Verifier>(verifier), threshold,
+            std::forward<Cost>(cost));
+    }
 }
 
 /// A tier with a verifier (threshold 0.5, for a bool verifier) and a cost.
@@ -154,12 +171,16 @@ template <class Model, class Verifier, class Fourth,
           std::enable_if_t<!detail::is_cost_spec_v<Verifier> && !detail::is_cost_spec_v<Fourth> &&
                                !std::is_convertible_v<Fourth, double>,
                            int> = 0>
-auto tier(std::string, Model&&, Verifier&&, Fourth&&) {
+auto tier(std::string name, Model&& model, Verifier&& verifier, Fourth&&) {
     static_assert(detail::always_false_v<Fourth>,
                   "cascade::tier: the cost must be cascade::price_per_call(dollars) or "
                   "cascade::cost_from(fn) with fn as double(const Response&) or "
                   "double(const Request&, const Response&); a 4th argument may also be the threshold (a double)");
-    return NoVerifier{};  // never reached: deducing the return type reports the assertion first
+    if constexpr (std::is_arithmetic_v<std::remove_reference_t<Verifier>>) {
+        return tier(std::move(name), std::forward<Model>(model));
+    } else {
+        return tier(std::move(name), std::forward<Model>(model), std::forward<Verifier>(verifier), 0.5);
+    }
 }
 
 namespace detail {
@@ -171,18 +192,20 @@ struct is_tier<Tier<M, V, C>> : std::true_type {};
 template <class T>
 inline constexpr bool is_tier_v = is_tier<std::decay_t<T>>::value;
 
-// The text of whatever was thrown; user code may throw anything.
-inline std::string describe_exception(const std::exception_ptr& e) {
-    try {
-        std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-        return ex.what();
-    } catch (...) {
-        return "an exception not derived from std::exception";
-    }
+inline bool valid_confidence(double c) noexcept { return c >= 0.0 && c <= 1.0; }
+
+// What attempt() records when a call throws or a verifier's confidence is out of range: out of
+// line, so that attempt() itself stays small enough to be inlined into the cascade's loop.
+inline void record_thrown(Attempt& attempt, AttemptStatus status, const char* who) {
+    attempt.status = status;
+    attempt.exception = std::current_exception();
+    attempt.error = who + describe_exception(attempt.exception);
 }
 
-inline bool valid_confidence(double c) noexcept { return c >= 0.0 && c <= 1.0; }
+inline void record_invalid_confidence(Attempt& attempt, double confidence) {
+    attempt.status = AttemptStatus::verifier_error;
+    attempt.error = "verifier returned " + std::to_string(confidence) + "; a confidence must be in [0, 1]";
+}
 
 template <class Response>
 struct AttemptOutcome {
@@ -191,10 +214,12 @@ struct AttemptOutcome {
 };
 
 // Calls one tier's model, verifier and cost function for one request and records what happened
-// in `attempt`.
+// in `attempt`. Declared inline, and its failure paths kept out of line, so that the compiler
+// inlines it into the cascade: it runs for every tier called, and the call alone cost a query
+// about thirty instructions.
 template <class Response, class TierT, class Request>
-AttemptOutcome<Response> attempt(TierT& tier, const Request& request, const CallContext& context,
-                                 Attempt& attempt) {
+inline AttemptOutcome<Response> attempt(TierT& tier, const Request& request, const CallContext& context,
+                                        Attempt& attempt) {
     AttemptOutcome<Response> outcome;
     std::optional<Response>& answer = outcome.answer;
     try {
@@ -204,9 +229,7 @@ AttemptOutcome<Response> attempt(TierT& tier, const Request& request, const Call
             answer.emplace(tier.model()(request));
         }
     } catch (...) {
-        attempt.status = AttemptStatus::model_error;
-        attempt.exception = std::current_exception();
-        attempt.error = "model threw: " + describe_exception(attempt.exception);
+        record_thrown(attempt, AttemptStatus::model_error, "model threw: ");
         return outcome;
     }
 
@@ -246,14 +269,10 @@ AttemptOutcome<Response> attempt(TierT& tier, const Request& request, const Call
                 attempt.status = confidence >= tier.threshold() ? AttemptStatus::accepted
                                                                 : AttemptStatus::rejected;
             } else {
-                attempt.status = AttemptStatus::verifier_error;
-                attempt.error = "verifier returned " + std::to_string(confidence) +
-                                "; a confidence must be in [0, 1]";
+                record_invalid_confidence(attempt, confidence);
             }
         } catch (...) {
-            attempt.status = AttemptStatus::verifier_error;
-            attempt.exception = std::current_exception();
-            attempt.error = "verifier threw: " + describe_exception(attempt.exception);
+            record_thrown(attempt, AttemptStatus::verifier_error, "verifier threw: ");
         }
     }
 

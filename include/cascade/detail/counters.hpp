@@ -64,9 +64,19 @@ inline std::size_t this_thread_stripe() noexcept {
 template <std::size_t Fields>
 class StripedCounters {
 public:
-    void add(std::size_t field, std::uint64_t delta) noexcept {
-        stripes_[this_thread_stripe()].values[field].fetch_add(delta, std::memory_order_relaxed);
-    }
+    struct alignas(64) Stripe {
+        std::array<std::atomic<std::uint64_t>, Fields> values{};
+
+        void add(std::size_t field, std::uint64_t delta) noexcept {
+            values[field].fetch_add(delta, std::memory_order_relaxed);
+        }
+    };
+
+    void add(std::size_t field, std::uint64_t delta) noexcept { this_thread().add(field, delta); }
+
+    // The calling thread's stripe, for code that adds several counters in a row: one
+    // thread-local lookup serves them all.
+    Stripe& this_thread() noexcept { return stripes_[this_thread_stripe()]; }
 
     // Exact once the threads that add have finished; while they run, a consistent total of each
     // field but not across fields.
@@ -82,9 +92,6 @@ public:
     }
 
 private:
-    struct alignas(64) Stripe {
-        std::array<std::atomic<std::uint64_t>, Fields> values{};
-    };
     std::array<Stripe, counter_stripes> stripes_{};
 };
 

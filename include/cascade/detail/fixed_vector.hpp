@@ -48,6 +48,23 @@ public:
         return *slot;
     }
 
+    // The new element default-initialized: for a class whose members all have initializers
+    // this skips the zeroing of the whole element that value-initialization (emplace_back())
+    // does first.
+    T& emplace_back_default() { return *append_default(1); }
+
+    // `count` new elements, default-initialized as by emplace_back_default(), in one step;
+    // returns the first of them.
+    T* append_default(std::size_t count) {
+        if (count > Capacity - size_) throw std::length_error("cascade: more tiers than CASCADE_MAX_TIERS");
+        T* first = data() + size_;
+        for (std::size_t i = 0; i < count; ++i) {
+            ::new (static_cast<void*>(first + i)) T;
+            ++size_;
+        }
+        return first;
+    }
+
     void clear() noexcept {
         for (std::size_t i = size_; i > 0; --i) data()[i - 1].~T();
         size_ = 0;

@@ -10,7 +10,7 @@
 #define CASCADE_INTEGRATION_FMT_HPP
 
 #if !__has_include(<fmt/format.h>)
-#error "cascade/fmt.hpp needs {fmt} (<fmt/format.h> was not found): install it (Debian: libfmt-dev) and link fmt::fmt, or do not include this header"
+#error "cascade/integration/fmt.hpp needs {fmt} (<fmt/format.h> was not found): install it (Debian: libfmt-dev) and link fmt::fmt, or do not include this header"
 #endif
 
 #include <fmt/format.h>

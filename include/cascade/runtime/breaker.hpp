@@ -17,6 +17,7 @@
 #include "../core/call_context.hpp"
 #include "clock.hpp"
 #include "../core/detail/callable_traits.hpp"
+#include "detail/model_wrapper.hpp"
 #include "detail/runtime_common.hpp"
 #include "../core/event.hpp"
 #include "retry_hints.hpp"
@@ -257,24 +258,16 @@ struct CountAnyFailure {
 };
 
 /// A model callable guarded by a circuit breaker; made by cascade::with_breaker.
+/// A call calls the model unless the breaker is open, and throws cascade::BreakerOpen when it is.
+/// Called with a CallContext (as a cascade does), it passes the context on to a model that takes
+/// one.
 /// Thread-safety: operator() may be called from many threads at once when the model may be.
 template <class Model, class Clock, class FailurePredicate = CountAnyFailure>
-class Breaking {
+class Breaking : public detail::ModelWrapper<Breaking<Model, Clock, FailurePredicate>, Model> {
 public:
-    Breaking(Model model, std::shared_ptr<CircuitBreaker<Clock>> breaker, FailurePredicate counts = {})
-        : model_(std::move(model)), breaker_(std::move(breaker)), counts_(std::move(counts)) {
+    Breaking(Model model_fn, std::shared_ptr<CircuitBreaker<Clock>> shared_breaker, FailurePredicate counts = {})
+        : model_(std::move(model_fn)), breaker_(std::move(shared_breaker)), counts_(std::move(counts)) {
         if (!breaker_) throw std::invalid_argument("cascade::with_breaker: the shared breaker must not be null");
-    }
-
-    /// Calls the model unless the breaker is open; throws cascade::BreakerOpen when it is.
-    template <class Request, std::enable_if_t<detail::model_callable_v<Model, Request>, int> = 0>
-    detail::model_response_t<Model, Request> operator()(const Request& request) {
-        return call(request, nullptr);
-    }
-    /// As above, within a cascade: a model that takes the call context gets it.
-    template <class Request, std::enable_if_t<detail::model_callable_v<Model, Request>, int> = 0>
-    detail::model_response_t<Model, Request> operator()(const Request& request, const CallContext& context) {
-        return call(request, &context);
     }
 
     [[nodiscard]] BreakerState state() const { return breaker_->state(); }
@@ -291,6 +284,8 @@ public:
     }
 
 private:
+    friend class detail::ModelWrapper<Breaking, Model>;
+
     template <class Request>
     detail::model_response_t<Model, Request> call(const Request& request, const CallContext* context) {
         const auto ticket = breaker_->admit();

@@ -15,6 +15,7 @@
 #include "../core/call_context.hpp"
 #include "../core/detail/callable_traits.hpp"
 #include "../detail/counters.hpp"
+#include "detail/model_wrapper.hpp"
 #include "detail/runtime_common.hpp"
 #include "retry_hints.hpp"
 
@@ -191,13 +192,19 @@ private:
 struct ChargeEstimate {};
 
 /// A model callable that spends from a shared cascade::Budget; made by cascade::with_budget.
+/// A call reserves the estimate, calls the model and settles with the actual cost; it throws
+/// cascade::BudgetExhausted without calling the model when the budget cannot cover it. Called with
+/// a CallContext (as a cascade does), it passes the context on to a model that takes one.
 /// Thread-safety: operator() may be called from many threads at once when the model and the cost
 /// function may be.
 template <class Model, class CostFn>
-class Budgeted {
+class Budgeted : public detail::ModelWrapper<Budgeted<Model, CostFn>, Model> {
 public:
-    Budgeted(Model model, Budget& budget, double estimate, CostFn cost_fn)
-        : model_(std::move(model)), budget_(&budget), estimate_(estimate), cost_fn_(std::move(cost_fn)) {
+    Budgeted(Model model_fn, Budget& shared_budget, double estimate_per_call, CostFn cost_function)
+        : model_(std::move(model_fn)),
+          budget_(&shared_budget),
+          estimate_(estimate_per_call),
+          cost_fn_(std::move(cost_function)) {
         if (!(estimate_ > 0.0) || !std::isfinite(estimate_)) {
             throw std::invalid_argument(
                 "cascade::with_budget: estimate_per_call must be a finite number of dollars > 0 (the most one call "
@@ -205,23 +212,13 @@ public:
         }
     }
 
-    /// Reserves the estimate, calls the model and settles with the actual cost; throws
-    /// cascade::BudgetExhausted without calling the model when the budget cannot cover it.
-    template <class Request, std::enable_if_t<detail::model_callable_v<Model, Request>, int> = 0>
-    detail::model_response_t<Model, Request> operator()(const Request& request) {
-        return call(request, nullptr);
-    }
-    /// As above, within a cascade: a model that takes the call context gets it.
-    template <class Request, std::enable_if_t<detail::model_callable_v<Model, Request>, int> = 0>
-    detail::model_response_t<Model, Request> operator()(const Request& request, const CallContext& context) {
-        return call(request, &context);
-    }
-
     [[nodiscard]] Budget& budget() const noexcept { return *budget_; }
     [[nodiscard]] double estimate() const noexcept { return estimate_; }
     Model& model() noexcept { return model_; }
 
 private:
+    friend class detail::ModelWrapper<Budgeted, Model>;
+
     template <class Request>
     detail::model_response_t<Model, Request> call(const Request& request, const CallContext* context) {
         using Response = detail::model_response_t<Model, Request>;

@@ -21,6 +21,7 @@
 #include "../core/call_context.hpp"
 #include "clock.hpp"
 #include "../core/detail/callable_traits.hpp"
+#include "detail/model_wrapper.hpp"
 #include "detail/runtime_common.hpp"
 #include "../core/event.hpp"
 #include "../core/result.hpp"
@@ -223,23 +224,15 @@ struct is_lru_cache<LruCache<K, V, C, H, E>> : std::true_type {};
 /// A hit does not call the model. The tier still charges its cost spec for the call (the core
 /// prices each tier call); to record cached answers at $0, cache whole results with
 /// cascade::with_result_cache instead.
+/// Called with a CallContext (as a cascade does), a miss passes the context on to a model that
+/// takes one.
 /// Thread-safety: operator() may be called from many threads at once when the model and the key
 /// function may be. Two threads that miss the same key at once both call the model.
 template <class Model, class Cache, class KeyFn>
-class CachedModel {
+class CachedModel : public detail::ModelWrapper<CachedModel<Model, Cache, KeyFn>, Model> {
 public:
-    CachedModel(Model model, Cache& cache, KeyFn key_fn)
-        : model_(std::move(model)), cache_(&cache), key_fn_(std::move(key_fn)) {}
-
-    template <class Request, std::enable_if_t<detail::model_callable_v<Model, Request>, int> = 0>
-    detail::model_response_t<Model, Request> operator()(const Request& request) {
-        return call(request, nullptr);
-    }
-    /// As above, within a cascade: on a miss, a model that takes the call context gets it.
-    template <class Request, std::enable_if_t<detail::model_callable_v<Model, Request>, int> = 0>
-    detail::model_response_t<Model, Request> operator()(const Request& request, const CallContext& context) {
-        return call(request, &context);
-    }
+    CachedModel(Model model_fn, Cache& shared_cache, KeyFn key_function)
+        : model_(std::move(model_fn)), cache_(&shared_cache), key_fn_(std::move(key_function)) {}
 
     Cache& cache() noexcept { return *cache_; }
     Model& model() noexcept { return model_; }
@@ -252,6 +245,8 @@ public:
     }
 
 private:
+    friend class detail::ModelWrapper<CachedModel, Model>;
+
     template <class Request>
     detail::model_response_t<Model, Request> call(const Request& request, const CallContext* context) {
         using Response = detail::model_response_t<Model, Request>;

@@ -15,6 +15,8 @@
 
 #include "../core/call_context.hpp"
 #include "../core/detail/callable_traits.hpp"
+#include "detail/model_wrapper.hpp"
+#include "detail/runtime_common.hpp"
 
 namespace cascade {
 
@@ -32,13 +34,16 @@ public:
 ///
 ///     auto mini = cascade::tier("mini", cascade::with_concurrency_limit(call_mini, 8), ...);
 ///
+/// Called without a CallContext (directly rather than by a cascade), a call waits for a slot no
+/// longer than `max_wait`.
+///
 /// Thread-safety: may be called from any number of threads at once (that is its purpose); the
 /// wrapped model is then called by at most `max_in_flight` of them at a time.
 template <class Model>
-class ConcurrencyLimited {
+class ConcurrencyLimited : public detail::ModelWrapper<ConcurrencyLimited<Model>, Model> {
 public:
-    ConcurrencyLimited(Model model, std::size_t max_in_flight, std::optional<std::chrono::nanoseconds> max_wait)
-        : model_(std::move(model)), slots_(std::make_shared<Slots>()), max_wait_(max_wait) {
+    ConcurrencyLimited(Model model_fn, std::size_t max_in_flight, std::optional<std::chrono::nanoseconds> max_wait)
+        : model_(std::move(model_fn)), slots_(std::make_shared<Slots>()), max_wait_(max_wait) {
         if (max_in_flight == 0) {
             throw std::invalid_argument("cascade::with_concurrency_limit: max_in_flight must be at least 1");
         }
@@ -49,22 +54,6 @@ public:
         slots_->free = max_in_flight;
     }
 
-    template <class Request>
-    auto operator()(const Request& request, const CallContext& context) -> detail::model_result_t<Model, Request> {
-        Slot slot(*slots_, wait_budget(context));
-        if constexpr (detail::model_takes_context_v<Model, Request>) {
-            return model_(request, context);
-        } else {
-            return model_(request);
-        }
-    }
-
-    /// Called directly rather than by a cascade: no deadline but `max_wait`.
-    template <class Request>
-    auto operator()(const Request& request) -> detail::model_result_t<Model, Request> {
-        return (*this)(request, CallContext{});
-    }
-
     /// Calls running right now.
     [[nodiscard]] std::size_t in_flight() const {
         std::lock_guard<std::mutex> lock(slots_->mutex);
@@ -72,6 +61,14 @@ public:
     }
 
 private:
+    friend class detail::ModelWrapper<ConcurrencyLimited, Model>;
+
+    template <class Request>
+    detail::model_response_t<Model, Request> call(const Request& request, const CallContext* context) {
+        Slot slot(*slots_, context ? wait_budget(*context) : max_wait_);
+        return detail::call_model(model_, request, context);
+    }
+
     struct Slots {
         std::mutex mutex;
         std::condition_variable freed;

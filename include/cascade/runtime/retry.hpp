@@ -18,7 +18,9 @@
 #include "../core/call_context.hpp"
 #include "clock.hpp"
 #include "../core/detail/callable_traits.hpp"
+#include "../core/detail/exception_text.hpp"
 #include "../detail/random.hpp"
+#include "detail/model_wrapper.hpp"
 #include "detail/runtime_common.hpp"
 #include "../core/event.hpp"
 #include "retry_hints.hpp"
@@ -141,32 +143,23 @@ struct RetryState {
 
 /// A model callable that retries its model; made by cascade::with_retry.
 ///
+/// A call calls the model until it answers, the predicate refuses its error, or the attempts run
+/// out; then it rethrows the last error, so that a cascade records it and escalates. Called with
+/// a CallContext (as a cascade does), no wait goes past the call's deadline (the retries stop
+/// instead, so the query can escalate in time), a call that lost a hedge race is not retried, and
+/// a model that takes the context gets it.
+///
 /// Thread-safety: operator() may be called from many threads at once when the wrapped model,
 /// the predicate and the clock may be; copies share their counters.
 template <class Model, class Predicate, class Clock>
-class Retrying {
+class Retrying : public detail::ModelWrapper<Retrying<Model, Predicate, Clock>, Model> {
 public:
-    Retrying(Model model, RetryPolicy policy, Predicate predicate, Clock clock)
-        : model_(std::move(model)),
-          predicate_(std::move(predicate)),
-          clock_(std::move(clock)),
-          policy_((validate(policy), policy)),
-          state_(std::make_shared<detail::RetryState>(policy.seed)) {}
-
-    /// Calls the model until it answers, the predicate refuses its error, or the attempts run
-    /// out; then rethrows the last error, so that a cascade records it and escalates.
-    template <class Request, std::enable_if_t<detail::model_callable_v<Model, Request>, int> = 0>
-    detail::model_response_t<Model, Request> operator()(const Request& request) {
-        return call(request, nullptr);
-    }
-
-    /// As above, within a cascade: no wait goes past the call's deadline (the retries stop
-    /// instead, so the query can escalate in time), a call that lost a hedge race is not retried,
-    /// and a model that takes the context gets it.
-    template <class Request, std::enable_if_t<detail::model_callable_v<Model, Request>, int> = 0>
-    detail::model_response_t<Model, Request> operator()(const Request& request, const CallContext& context) {
-        return call(request, &context);
-    }
+    Retrying(Model model_fn, RetryPolicy retry_policy, Predicate retry_predicate, Clock retry_clock)
+        : model_(std::move(model_fn)),
+          predicate_(std::move(retry_predicate)),
+          clock_(std::move(retry_clock)),
+          policy_((validate(retry_policy), retry_policy)),
+          state_(std::make_shared<detail::RetryState>(retry_policy.seed)) {}
 
     [[nodiscard]] RetryStats stats() const noexcept { return state_->counters.stats(); }
     /// The counters, shared: keep this to read them after the wrapper has moved into a tier.
@@ -185,6 +178,8 @@ public:
     }
 
 private:
+    friend class detail::ModelWrapper<Retrying, Model>;
+
     template <class Request>
     detail::model_response_t<Model, Request> call(const Request& request, const CallContext* context) {
         RetryCounters& c = state_->counters;
@@ -251,7 +246,7 @@ private:
 
     void notify(const std::exception_ptr& error) noexcept {
         try {
-            const std::string what = detail::exception_text(error);
+            const std::string what = detail::describe_exception(error);
             Event e;
             e.kind = EventKind::retried;
             e.source = state_->source;

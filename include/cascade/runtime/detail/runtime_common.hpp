@@ -37,17 +37,6 @@ inline std::string describe_number(double x) {
     return buf;
 }
 
-// What was thrown, as text; user code may throw anything.
-inline std::string exception_text(const std::exception_ptr& e) {
-    try {
-        std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-        return ex.what();
-    } catch (...) {
-        return "an exception not derived from std::exception";
-    }
-}
-
 // Whether what was thrown is (or derives from) E; works for types outside std::exception too.
 template <class E>
 bool thrown_is(const std::exception_ptr& e) noexcept {

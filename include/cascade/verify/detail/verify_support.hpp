@@ -14,6 +14,7 @@
 #include "../../core/cost.hpp"
 #include "../../core/verdict.hpp"
 #include "../../core/detail/callable_traits.hpp"
+#include "../../core/detail/exception_text.hpp"
 #include "../../detail/number.hpp"
 
 // What the ready-made verifiers share: turning a part's answer into a Verdict, calling a part with
@@ -184,15 +185,8 @@ inline std::string quote_excerpt(std::string_view s, std::size_t max = 160) {
     return out;
 }
 
-inline std::string describe_current_exception() {
-    try {
-        throw;
-    } catch (const std::exception& e) {
-        return e.what();
-    } catch (...) {
-        return "an exception not derived from std::exception";
-    }
-}
+// Called inside a catch block: the text of the exception being handled.
+inline std::string describe_current_exception() { return describe_exception(std::current_exception()); }
 
 }  // namespace cascade::detail
 

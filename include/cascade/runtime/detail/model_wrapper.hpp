@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: MIT
+#ifndef CASCADE_RUNTIME_DETAIL_MODEL_WRAPPER_HPP
+#define CASCADE_RUNTIME_DETAIL_MODEL_WRAPPER_HPP
+
+#include <type_traits>
+
+#include "../../core/call_context.hpp"
+#include "../../core/detail/callable_traits.hpp"
+
+namespace cascade::detail {
+
+// The two call operators of every runtime wrapper (retry, breaker, budget, cache, concurrency
+// limit), written once. A wrapper accepts the call's context whether or not its model does, so
+// that the cascade always passes it and a model further in still gets it; called without one, the
+// wrapper sees a null context. Both forward to the wrapper's own
+//
+//     template <class Request>
+//     model_response_t<Model, Request> call(const Request& request, const CallContext* context);
+//
+// which it may keep private by befriending this base. The base is empty and the forwarding is a
+// static_cast, so a wrapper costs what its call() costs. The operators take part in overload
+// resolution only for a Request the model accepts, so traits that ask whether the wrapper is
+// callable get the model's answer.
+template <class Derived, class Model>
+class ModelWrapper {
+public:
+    template <class Request, std::enable_if_t<model_callable_v<Model, Request>, int> = 0>
+    model_response_t<Model, Request> operator()(const Request& request) {
+        return static_cast<Derived&>(*this).call(request, nullptr);
+    }
+
+    template <class Request, std::enable_if_t<model_callable_v<Model, Request>, int> = 0>
+    model_response_t<Model, Request> operator()(const Request& request, const CallContext& context) {
+        return static_cast<Derived&>(*this).call(request, &context);
+    }
+};
+
+}  // namespace cascade::detail
+
+#endif  // CASCADE_RUNTIME_DETAIL_MODEL_WRAPPER_HPP
