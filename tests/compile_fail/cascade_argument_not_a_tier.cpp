@@ -1,5 +1,4 @@
 // EXPECT: cascade::Cascade: every argument must be a cascade::Tier
-// EXPECT-ERRORS: 1
 // A bare model where a tier is expected.
 #include <cascade/cascade.hpp>
 

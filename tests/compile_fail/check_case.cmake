@@ -3,10 +3,10 @@
 #                               [-DEXPECT=<regex>] [-DEXPECT_ERRORS=<n>] -P check_case.cmake
 # EXPECT and EXPECT_ERRORS replace the case's own expectations; the harness's self-tests use them.
 #
-# A line `// EXPECT-ERRORS: <n>` in a refused case (after the first line, by convention the second)
-# also asserts how many lines of the compiler's output report an error: 1 says that the mistake is
-# reported once, by cascade's message, and not followed by errors from the code that goes on to use
-# what was refused.
+# A refused case must report its mistake once, by cascade's message, with no errors after it from
+# the code that goes on to use what was refused: the compiler's output has exactly one line that
+# reports an error. A line `// EXPECT-ERRORS: <n>` in the case (by convention the second) states
+# another count.
 cmake_minimum_required(VERSION 3.16)
 include("${SETTINGS}")
 
@@ -20,7 +20,7 @@ elseif(_first MATCHES "^// EXPECT: (.+)$")
 else()
   message(FATAL_ERROR "${CASE}: the first line must be `// EXPECT: <regex>` or `// EXPECT-COMPILES`")
 endif()
-set(_expect_errors "")
+set(_expect_errors 1)
 if(DEFINED EXPECT_ERRORS)
   set(_expect_errors "${EXPECT_ERRORS}")
 else()
@@ -73,7 +73,7 @@ endif()
 string(REPLACE ";" "," _plain_output "${_output}")
 string(REGEX MATCHALL "${_error_line}" _errors "${_plain_output}")
 list(LENGTH _errors _error_count)
-if(NOT _expect_errors STREQUAL "" AND NOT _error_count EQUAL _expect_errors)
+if(NOT _error_count EQUAL _expect_errors)
   fail("gave ${_error_count} error lines, expected ${_expect_errors}")
 endif()
 message(STATUS "${_name} (C++${STD}) refused as expected, ${_error_count} error line(s):\n  ${_line}")

@@ -1,5 +1,4 @@
 // EXPECT: cascade::score: cannot find the query text of this Request
-// EXPECT-ERRORS: 1
 // A difficulty scorer routing a Request it cannot read any text from.
 #include <cascade/core/router.hpp>
 #include <cascade/score.hpp>

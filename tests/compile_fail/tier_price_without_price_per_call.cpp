@@ -1,5 +1,4 @@
 // EXPECT: cascade::tier: the cost must be cascade::price_per_call\(dollars\) or cascade::cost_from\(fn\), not a bare number
-// EXPECT-ERRORS: 1
 // The price is passed as a bare number after the threshold; the tier then goes into a cascade
 // that runs, and the refusal stays the only error.
 #include <cascade/cascade.hpp>

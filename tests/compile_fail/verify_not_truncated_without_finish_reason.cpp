@@ -1,5 +1,4 @@
 // EXPECT: cascade::verify::not_truncated: cascade::response_traits<Response> gives no finish reason
-// EXPECT-ERRORS: 1
 // The Response has text but no finish reason.
 #include <cascade/cascade.hpp>
 #include <cascade/verify.hpp>

@@ -1,5 +1,4 @@
 // EXPECT: cascade::verify::self_consistency: the third argument must be a matcher
-// EXPECT-ERRORS: 1
 // A bare equivalence function must be wrapped: cascade::verify::equivalent_if(fn).
 #include <cascade/verify.hpp>
 

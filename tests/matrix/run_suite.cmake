@@ -2,7 +2,7 @@
 # Run as: cmake -DSOURCE_DIR=<dir> -DBINARY_DIR=<dir> -DGENERATOR=<name> [-DMAKE_PROGRAM=<path>]
 #               -DCOMPILER=<c++> [-DFLAGS=<flags>] [-DBUILD_TYPE=<type>] -DSTANDARDS=<17,20>
 #               [-DCHECK_HEADERS=<ON|OFF>] [-DEXCLUDE_LABELS=<regex>] [-DONLY_LABEL=<label>]
-#               [-DMISSING=<why>]
+#               [-DCONSUMERS=<kind,...>] [-DMISSING=<why>]
 #               -P run_suite.cmake
 cmake_minimum_required(VERSION 3.16)
 if(MISSING)
@@ -36,6 +36,10 @@ set(CASCADE_BUILD_EXAMPLES ON CACHE BOOL \"\" FORCE)
 set(CASCADE_BUILD_TOOLS ${TOOLS} CACHE BOOL \"\" FORCE)
 set(CASCADE_TEST_ONLY_LABEL [[${ONLY_LABEL}]] CACHE STRING \"\" FORCE)
 ")
+if(CONSUMERS)
+  string(REPLACE "," ";" CONSUMERS "${CONSUMERS}")
+  file(APPEND "${_init}" "set(CASCADE_TEST_CONSUMERS [[${CONSUMERS}]] CACHE STRING \"\" FORCE)\n")
+endif()
 if(MAKE_PROGRAM)
   file(APPEND "${_init}" "set(CMAKE_MAKE_PROGRAM [[${MAKE_PROGRAM}]] CACHE FILEPATH \"\" FORCE)\n")
 endif()

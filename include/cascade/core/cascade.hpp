@@ -105,6 +105,8 @@ public:
             using Response = detail::model_response_t<typename detail::first_of<Tiers...>::type::model_type, Request>;
             if (&limits != &options_.limits) check_limits(limits);
             return run_new<Response>(request, limits);
+        } else {
+            return Result<detail::RefusedRequest>{};
         }
     }
 

@@ -259,12 +259,13 @@ LogprobView view_logprobs(const T& held) {
 }
 
 // Refuses a mapping of the wrong type; each verifier refuses a missing mapping with its own name.
+// Always true, so that the caller's own static_assert adds no second error to this one.
 template <class Response>
-constexpr bool text_mapping_usable() {
+constexpr bool check_text_mapping() {
     static_assert(has_response_text_v<Response> || !traits_text<Response>::present,
                   "cascade::response_traits<Response>::text must return something convertible to "
                   "std::string_view (std::string_view, const std::string&, std::string, const char*)");
-    return has_response_text_v<Response>;
+    return true;
 }
 
 }  // namespace detail

@@ -139,6 +139,8 @@ class Router {
 
 public:
     static constexpr std::size_t route_count = sizeof...(Targets);
+    /// Guarded so that a router without routes fails on its static_assert alone.
+    static constexpr std::size_t threshold_count = route_count > 0 ? route_count - 1 : 0;
 
     /// Throws std::invalid_argument when `thresholds` does not hold route_count - 1 strictly
     /// ascending values in [0, 1].
@@ -198,7 +200,7 @@ public:
         return std::get<I>(routes_);
     }
     [[nodiscard]] std::string_view route_name(std::size_t i) const { return names_[i]; }
-    [[nodiscard]] const std::array<double, route_count - 1>& thresholds() const noexcept { return thresholds_; }
+    [[nodiscard]] const std::array<double, threshold_count>& thresholds() const noexcept { return thresholds_; }
 
 private:
     enum RouteField : std::size_t { f_queries, f_unanswered, f_cost_nano, f_latency_ns, route_fields };
@@ -215,7 +217,11 @@ private:
                 using Response = detail::route_response_t<
                     std::tuple_element_t<0, std::tuple<detail::route_target_t<Targets>...>>, Request>;
                 return run_routed<Response>(request, limits);
+            } else {
+                return Result<detail::RefusedRequest>{};
             }
+        } else {
+            return Result<detail::RefusedRequest>{};
         }
     }
 
@@ -229,14 +235,14 @@ private:
         ((names_[Is] = route_label(std::get<Is>(routes_))), ...);
     }
 
-    static std::array<double, route_count - 1> checked_thresholds(const std::vector<double>& t) {
+    static std::array<double, threshold_count> checked_thresholds(const std::vector<double>& t) {
         const std::string where = "cascade::Router: ";
         if (t.size() != route_count - 1) {
             throw std::invalid_argument(where + std::to_string(route_count) + " routes need " +
                                         std::to_string(route_count - 1) + " thresholds, got " +
                                         std::to_string(t.size()));
         }
-        std::array<double, route_count - 1> out{};
+        std::array<double, threshold_count> out{};
         for (std::size_t i = 0; i < t.size(); ++i) {
             const std::string at = "thresholds[" + std::to_string(i) + "]";
             if (std::isnan(t[i])) throw std::invalid_argument(where + at + " is NaN");
@@ -348,7 +354,7 @@ private:
     }
 
     Scorer scorer_;
-    std::array<double, route_count - 1> thresholds_;
+    std::array<double, threshold_count> thresholds_;
     std::tuple<detail::route_target_t<Targets>...> routes_;
     std::unique_ptr<std::string[]> names_;
     std::unique_ptr<Counters> counters_;

@@ -27,7 +27,7 @@ namespace cascade::verify {
 struct NonEmpty {
     template <class Response>
     Verdict operator()(const Response& response) const {
-        static_assert(!detail::traits_text<Response>::present || detail::text_mapping_usable<Response>());
+        static_assert(detail::check_text_mapping<Response>());
         static_assert(detail::traits_text<Response>::present,
                       "cascade::verify::non_empty: cascade::response_traits<Response> gives no text; give the "
                       "Response a data member `text`, or specialise cascade::response_traits with "
@@ -82,7 +82,7 @@ public:
 
     template <class Response>
     Verdict operator()(const Response& response) const {
-        static_assert(!detail::traits_text<Response>::present || detail::text_mapping_usable<Response>());
+        static_assert(detail::check_text_mapping<Response>());
         static_assert(detail::traits_text<Response>::present,
                       "cascade::verify::no_refusal: cascade::response_traits<Response> gives no text; give the "
                       "Response a data member `text`, or specialise cascade::response_traits with "
@@ -188,7 +188,7 @@ public:
 
     template <class Response>
     Verdict operator()(const Response& response) const {
-        static_assert(!detail::traits_text<Response>::present || detail::text_mapping_usable<Response>());
+        static_assert(detail::check_text_mapping<Response>());
         static_assert(detail::traits_text<Response>::present,
                       "cascade::verify::matches: cascade::response_traits<Response> gives no text; give the "
                       "Response a data member `text`, or specialise cascade::response_traits with "
@@ -239,7 +239,7 @@ public:
 
     template <class Response>
     Verdict operator()(const Response& response) {
-        static_assert(!detail::traits_text<Response>::present || detail::text_mapping_usable<Response>());
+        static_assert(detail::check_text_mapping<Response>());
         static_assert(detail::traits_text<Response>::present,
                       "cascade::verify::text_satisfies: cascade::response_traits<Response> gives no text; give the "
                       "Response a data member `text`, or specialise cascade::response_traits with "
@@ -292,7 +292,7 @@ public:
 
     template <class Response>
     Verdict operator()(const Response& response) const {
-        static_assert(!detail::traits_text<Response>::present || detail::text_mapping_usable<Response>());
+        static_assert(detail::check_text_mapping<Response>());
         static_assert(detail::traits_text<Response>::present,
                       "cascade::verify::valid_json: cascade::response_traits<Response> gives no text; give the "
                       "Response a data member `text`, or specialise cascade::response_traits with "

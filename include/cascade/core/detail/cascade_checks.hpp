@@ -25,6 +25,10 @@ constexpr bool cost_fits() {
     }
 }
 
+// What run() gives back when a static_assert has refused its Request: a result that every use
+// compiles against, so that the refusal is the only error the caller sees.
+struct RefusedRequest {};
+
 // Every refusal of a cascade's callables, checked in order so that only the first problem is
 // reported; true when the tiers can serve `Request`.
 template <class Request, class... Tiers>
