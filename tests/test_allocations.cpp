@@ -7,6 +7,7 @@
 #include "catch.hpp"
 
 #include <cascade/cascade.hpp>
+#include <cascade/runtime/cache.hpp>
 
 #include <chrono>
 #include <cstddef>
@@ -155,6 +156,22 @@ TEST_CASE("a router allocates nothing, on a cascade route and on a tier route") 
     }
     CHECK(on_route == runs + 1);
     CHECK(router.stats().queries == runs + 1);
+}
+
+TEST_CASE("a cascade whose hook hears a wrapped tier's events allocates nothing for them") {
+    cascade::LruCache<std::uint64_t, Reply> replies{16};
+    std::size_t hits = 0;
+    cascade::CascadeOptions options;
+    options.on_event = [&hits](const cascade::Event& e) {
+        if (e.kind == cascade::EventKind::cache_hit) ++hits;
+    };
+    cascade::Cascade c{options, cascade::tier("cached",
+                                              cascade::with_cache([](const Question& q) { return Reply{q.id, 1.0}; },
+                                                                  replies, [](const Question& q) { return q.id; }),
+                                              cascade::price_per_call(0.0002))};
+    const auto counted = allocations_in_runs([&] { (void)c.run(easy); });
+    CHECK(counted == 0);
+    CHECK(hits == runs);  // every run but the first, which filled the cache
 }
 
 #else

@@ -234,3 +234,17 @@ TEST_CASE("the counters stay consistent when many threads call through a flappin
     CHECK(s.calls + s.rejected == threads * per_thread);
     CHECK(s.opened >= 1);
 }
+
+TEST_CASE("a breaker given no name is called a circuit breaker, without a name made up for it") {
+    cascade::ManualClock clock;
+    auto guarded = cascade::with_breaker([](int) -> int { throw std::runtime_error("down"); },
+                                         cascade::BreakerPolicy{1, 10s, 1}, clock);
+    CHECK_THROWS(guarded(1));
+    std::string message;
+    try {
+        (void)guarded(1);
+    } catch (const cascade::BreakerOpen& e) {
+        message = e.what();
+    }
+    CHECK(message == "cascade: circuit breaker refused the call: it is open (retry in 10 s)");
+}

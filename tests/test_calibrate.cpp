@@ -194,6 +194,8 @@ TEST_CASE("calibration refuses bad options and incomplete logs") {
     CHECK_THROWS_AS(cascade::calibrate(t, bad([](auto& o) { o.reference = "nope"; })), std::invalid_argument);
     CHECK_THROWS_AS(cascade::calibrate(t, bad([](auto& o) { o.target = 0.0; })), std::invalid_argument);
     CHECK_THROWS_AS(cascade::calibrate(t, bad([](auto& o) { o.target = std::nan(""); })), std::invalid_argument);
+    CHECK_THROWS_AS(cascade::calibrate(t, bad([](auto& o) { o.target = 1.2; })), std::invalid_argument);
+    CHECK_NOTHROW(cascade::calibrate(t, bad([](auto& o) { o.target = 1.0; })));
     CHECK_THROWS_AS(cascade::calibrate(t, bad([](auto& o) { o.max_tiers = 0; })), std::invalid_argument);
     CHECK_THROWS_AS(cascade::calibrate(t, bad([](auto& o) { o.delta = 0.0; })), std::invalid_argument);
     CHECK_THROWS_AS(cascade::calibrate(t, bad([](auto& o) { o.delta = 1.0; })), std::invalid_argument);
@@ -223,4 +225,65 @@ TEST_CASE("the KL bound matches the exact binomial bound when nothing was seen, 
     CHECK(kl_upper_bound(1.0, 10, 0.05) == 1.0);
     // Tighter than Hoeffding's bound for a rare event.
     CHECK(kl_upper_bound(0.02, 1000, 0.05) < 0.02 + std::sqrt(std::log(1.0 / 0.05) / 2000.0));
+}
+
+namespace {
+
+// Two queries, `models` models m0..m{models-1} with rising cost; m{models-1} is the best.
+std::string wide_log(std::size_t models) {
+    std::string text = "query_id,model,quality,cost,confidence\n";
+    for (const char* q : {"q1", "q2"}) {
+        for (std::size_t m = 0; m < models; ++m) {
+            text += std::string(q) + ",m" + std::to_string(m) + "," + (m + 1 == models || m % 3 == 0 ? "1" : "0") +
+                    "," + std::to_string(m + 1) + ",0." + std::to_string(m % 10) + "\n";
+        }
+    }
+    return text;
+}
+
+}  // namespace
+
+TEST_CASE("more chains than max_chains are refused before the search, saying how many and what to do") {
+    const auto t = table_of(wide_log(60));
+    auto o = options(0.9, cascade::CalibrationMode::naive);
+    o.reference = "m59";
+    // 60 + 1,770 + 34,220 chains of 1 to 3 of 60 models.
+    try {
+        const auto c = cascade::calibrate(t, o);
+        FAIL("searched " << c.chains << " chains");
+    } catch (const std::invalid_argument& e) {
+        const std::string what = e.what();
+        CHECK(what.find("chains of 1 to 3 of 60 models number 36050, more than max_chains (10000)") !=
+              std::string::npos);
+        CHECK(what.find("--models") != std::string::npos);
+        CHECK(what.find("--max-chains") != std::string::npos);
+    }
+    o.models = {"m0", "m3", "m59"};
+    CHECK(cascade::calibrate(t, o).chains == 7);
+}
+
+TEST_CASE("max_chains is the exact bound: at it the search runs every chain") {
+    const auto t = table_of(wide_log(30));
+    auto o = options(0.9, cascade::CalibrationMode::naive);
+    o.reference = "m29";
+    o.max_chains = 30 + 435 + 4060;
+    std::size_t last_total = 0;
+    o.progress = [&](std::size_t, std::size_t total) { last_total = total; };
+    const auto c = cascade::calibrate(t, o);
+    CHECK(c.chains == 4525);
+    CHECK(last_total == 4525);
+    // The cheapest model right on both queries alone meets the target.
+    CHECK(c.chain == std::vector<std::string>{"m0"});
+    o.max_chains = 4524;
+    CHECK_THROWS_AS(cascade::calibrate(t, o), std::invalid_argument);
+}
+
+TEST_CASE("chain_count counts subsets of 1 to k models and saturates instead of overflowing") {
+    using cascade::detail::chain_count;
+    CHECK(chain_count(3, 2) == 6);
+    CHECK(chain_count(10, 4) == 10 + 45 + 120 + 210);
+    CHECK(chain_count(1000, 3) == 1000 + 499500 + 166167000);
+    CHECK(chain_count(2, 8) == 3);
+    CHECK(chain_count(0, 3) == 0);
+    CHECK(chain_count(std::numeric_limits<std::size_t>::max() / 2, 8) == std::numeric_limits<std::size_t>::max());
 }

@@ -160,6 +160,26 @@ TEST_CASE("the maps refuse invalid parameters") {
     CHECK_THROWS_AS(v::IsotonicCalibration({1, 2}, {0.1, 1.5}), std::invalid_argument);
 }
 
+TEST_CASE("an isotonic map with knots at the ends of the double range stays a probability") {
+    constexpr double big = std::numeric_limits<double>::max();
+    // The knots' distance overflows to infinity; interpolating must not divide by it.
+    const v::CalibrationMap map = v::CalibrationMap::from_text(
+        "cascade-calibration 1\nisotonic 2\n" + cascade::detail::format_number(-big) + " 0.25\n" +
+        cascade::detail::format_number(big) + " 0.75\n");
+    for (const double score : {-big / 2, -1.0, 0.0, 1e300, big / 2}) {
+        const double p = map(score);
+        INFO("score " << score << " maps to " << p);
+        CHECK(p >= 0.25);
+        CHECK(p <= 0.75);
+    }
+    CHECK(map(0.0) == Approx(0.5));
+    CHECK(map(big / 2) == Approx(0.625));
+    const v::IsotonicCalibration wide({-big, -1.0, big}, {0.0, 0.5, 1.0});
+    CHECK(wide(0.0) >= 0.5);
+    CHECK(wide(0.0) <= 1.0);
+    CHECK(wide(-big / 2) == Approx(0.25));
+}
+
 TEST_CASE("a calibration saved as text loads back to the same map") {
     const auto data = sample(500, 9, [](double s) { return s; });
     const v::CalibrationMap platt(v::fit_platt(data));

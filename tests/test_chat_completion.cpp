@@ -129,6 +129,17 @@ TEST_CASE("Retry-After is read as seconds or as an HTTP date") {
     CHECK_FALSE(cascade::parse_retry_after("Sun, 06 Nov 1994 25:49:37 GMT"));
 }
 
+TEST_CASE("a Retry-After of any number of digits is capped at 100 years") {
+    const auto century = std::chrono::nanoseconds(std::chrono::seconds(std::int64_t{100} * 365 * 86400));
+    CHECK(cascade::parse_retry_after("999999999999") == century);
+    CHECK(cascade::parse_retry_after("9999999999999") == century);
+    CHECK(cascade::parse_retry_after("99999999999999999999999999999999999999999") == century);
+    CHECK(cascade::parse_retry_after(std::string(5000, '7')) == century);
+    // Leading zeros add no length to the wait.
+    CHECK(cascade::parse_retry_after("00000000000000000000042") == std::chrono::nanoseconds(42s));
+    CHECK_FALSE(cascade::parse_retry_after("99999999999999999999x"));
+}
+
 TEST_CASE("HTTP statuses map onto the errors retry and escalation understand") {
     SECTION("429 with Retry-After says how long to wait") {
         const auto e = thrown_by<cascade::RateLimited>(429, "slow down", "3");

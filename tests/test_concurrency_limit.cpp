@@ -85,7 +85,7 @@ TEST_CASE("a call that finds every slot busy past its wait fails the tier and th
     auto r = c.run(2);
     CHECK(r.value() == -2);
     CHECK(r.trace()[0].status == cascade::AttemptStatus::model_error);
-    CHECK(r.trace()[0].error.find("slots stayed busy") != std::string::npos);
+    CHECK(r.trace()[0].error.find("the only slot stayed busy for 0 ns") != std::string::npos);
     slot_holder.release();
     holder.join();
     CHECK(c.run(3).value() == 3);  // the slot is free again
@@ -113,4 +113,43 @@ TEST_CASE("a concurrency limit that cannot work is rejected") {
     auto model = [](int x) { return x; };
     CHECK_THROWS_WITH(cascade::with_concurrency_limit(model, 0), Catch::Matchers::ContainsSubstring("at least 1"));
     CHECK_THROWS_WITH(cascade::with_concurrency_limit(model, 1, -1ms), Catch::Matchers::ContainsSubstring(">= 0"));
+}
+
+TEST_CASE("a slot wait that runs out says how many slots, in the right number, and the wait readably") {
+    SlotHolder slot_holder;
+    auto limited = cascade::with_concurrency_limit(slot_holder.model(), 1, 1ms);
+    std::vector<cascade::EventKind> seen;
+    cascade::CascadeOptions options;
+    options.on_event = [&seen](const cascade::Event& e) {
+        if (e.kind == cascade::EventKind::concurrency_limited) seen.push_back(e.kind);  // the caller's thread only
+    };
+    cascade::Cascade c{options, cascade::tier("mini", limited), cascade::tier("big", [](int x) { return -x; })};
+    std::thread holder([&limited] { limited(1); });
+    slot_holder.wait_until_held();
+    auto r = c.run(2);
+    CHECK_THAT(r.trace()[0].error, Catch::Matchers::ContainsSubstring("the only slot stayed busy for 1 ms"));
+    CHECK(seen.size() == 1);
+    slot_holder.release();
+    holder.join();
+}
+
+TEST_CASE("with two slots busy, the message counts them in the plural") {
+    SlotHolder first, second;
+    auto both = [a = first.model(), b = second.model()](int x) mutable { return x == 1 ? a(1) : b(1); };
+    auto limited = cascade::with_concurrency_limit(both, 2, 1ms);
+    std::thread t1([&limited] { limited(1); });
+    first.wait_until_held();
+    std::thread t2([&limited] { limited(2); });
+    second.wait_until_held();
+    std::string message;
+    try {
+        limited(3);
+    } catch (const cascade::ConcurrencyLimitReached& e) {
+        message = e.what();
+    }
+    CHECK_THAT(message, Catch::Matchers::ContainsSubstring("all 2 slots stayed busy for 1 ms"));
+    first.release();
+    second.release();
+    t1.join();
+    t2.join();
 }

@@ -3,9 +3,12 @@
 #include <cascade/eval/detail/csv.hpp>
 #include <cascade/core/parse_error.hpp>
 
+#include <istream>
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include "failing_streambuf.hpp"
 
 namespace {
 
@@ -134,4 +137,97 @@ TEST_CASE("ParseError without a line names only the source") {
     CHECK(std::string(e.what()) == "log.csv: the file is empty");
     const cascade::ParseError f("log.csv", 7, "bad");
     CHECK(std::string(f.what()) == "log.csv:7: bad");
+}
+
+namespace {
+
+// 8,290 records of 24 bytes: about 199 KB.
+std::string numbered_records() {
+    std::string text;
+    for (int i = 0; i < 8290; ++i) {
+        std::string id = std::to_string(100000 + i);
+        text += "row-" + id + ",value-" + id + "\n";
+    }
+    return text;
+}
+
+}  // namespace
+
+TEST_CASE("a read error is a ParseError, not the end of the input") {
+    const std::string text = numbered_records();
+    cascade_test::FailingStreambuf buf(text, std::size_t{128} << 10);
+    std::istream in(&buf);
+    cascade::detail::CsvReader csv(in, "mem.csv");
+    std::vector<std::string> fields;
+    std::size_t records = 0;
+    try {
+        while (csv.next(fields)) ++records;
+        FAIL("read " << records << " records and no error");
+    } catch (const cascade::ParseError& e) {
+        CHECK(e.source() == "mem.csv");
+        CHECK(e.reason().find("read error after 131072 bytes") != std::string::npos);
+        // Every record before the failure was returned, and the error names the line it stopped in.
+        CHECK(records == 131072 / 24);
+        CHECK(e.line() == records + 1);
+    }
+}
+
+TEST_CASE("the whole text through the same stream reads without error") {
+    const std::string text = numbered_records();
+    cascade_test::FailingStreambuf buf(text, text.size());
+    std::istream in(&buf);
+    cascade::detail::CsvReader csv(in, "mem.csv");
+    std::vector<std::string> fields;
+    std::size_t records = 0;
+    while (csv.next(fields)) ++records;
+    CHECK(records == 8290);
+}
+
+TEST_CASE("a stream that cannot be read at all is a ParseError, not an empty input") {
+    std::istringstream in("a,b\n");
+    in.setstate(std::ios::failbit);
+    cascade::detail::CsvReader csv(in, "mem.csv");
+    std::vector<std::string> fields;
+    CHECK_THROWS_AS(csv.next(fields), cascade::ParseError);
+}
+
+TEST_CASE("a record longer than the limit is a ParseError at its line, naming the limit") {
+    const std::string ok = "a,b\n" + std::string(14, 'x') + ",y\n";  // 16 bytes: at the limit
+    {
+        std::istringstream in(ok);
+        cascade::detail::CsvReader csv(in, "mem.csv", 16);
+        std::vector<std::string> fields;
+        CHECK(csv.next(fields));
+        CHECK(csv.next(fields));
+        CHECK(fields[0] == std::string(14, 'x'));
+    }
+    for (const std::string& text :
+         {std::string("a\n") + "\"" + std::string(20, 'q') + "\"\n", std::string("a\n") + std::string(17, 'x') + "\n",
+          std::string("a\n") + std::string(40, ',')}) {
+        std::istringstream in(text);
+        cascade::detail::CsvReader csv(in, "mem.csv", 16);
+        std::vector<std::string> fields;
+        CHECK(csv.next(fields));
+        try {
+            csv.next(fields);
+            FAIL("no error for " << text);
+        } catch (const cascade::ParseError& e) {
+            CHECK(e.line() == 2);
+            CHECK(e.reason().find("longer than the limit of 16 bytes") != std::string::npos);
+        }
+    }
+}
+
+TEST_CASE("an endless line stops at the default limit, long before memory runs out") {
+    // Like reading /dev/zero: no line end, ever.
+    std::string zeros((std::size_t{1} << 20) + 100, '\0');
+    std::istringstream in(zeros);
+    cascade::detail::CsvReader csv(in, "zeros.csv");
+    std::vector<std::string> fields;
+    try {
+        csv.next(fields);
+        FAIL("no error");
+    } catch (const cascade::ParseError& e) {
+        CHECK(std::string(e.what()).rfind("zeros.csv:1: the record is longer than the limit of 1048576 bytes", 0) == 0);
+    }
 }

@@ -6,6 +6,7 @@
 #include "catch.hpp"
 
 #include <cascade/runtime/batch.hpp>
+#include <cascade/runtime/prometheus.hpp>
 #include <cascade/cascade.hpp>
 
 #include <atomic>
@@ -719,4 +720,42 @@ TEST_CASE("the cancelled status and the hedge event have readable names") {
     CHECK_FALSE(context.cancel_requested());
     flag = true;
     CHECK(context.cancel_requested());
+}
+
+TEST_CASE("a hedged query's latency in the stats is its wall time, not the sum of its overlapping calls") {
+    // On a manual clock: the backup takes 150 ms while mini waits; mini then takes 500 ms more.
+    // The query lasts 650 ms, mini 650 ms and big 150 ms, which run at once.
+    std::atomic<std::int64_t> manual_ns{0};
+    cascade::CascadeOptions options;
+    options.now = [&manual_ns] { return std::chrono::steady_clock::time_point(std::chrono::nanoseconds(manual_ns.load())); };
+    cascade::Cascade c{
+        options,
+        cascade::with_hedge_after(cascade::tier(
+                                      "mini",
+                                      [&](const std::string&, const cascade::CallContext& context) {
+                                          eventually([&] { return context.cancel_requested(); });
+                                          manual_ns += std::chrono::nanoseconds(500ms).count();
+                                          return Answer{"mini", 0.9};
+                                      },
+                                      confidence_of, 0.5),
+                                  1ms),
+        cascade::tier("big", [&](const std::string&) {
+            manual_ns += std::chrono::nanoseconds(150ms).count();
+            return Answer{"big", 1.0};
+        })};
+    auto r = c.run(std::string("q"));
+    REQUIRE(r.tier() == "big");
+    CHECK(r.latency() == 650ms);
+
+    const cascade::Stats s = c.stats();
+    CHECK(s.latency == 650ms);
+    CHECK(s.mean_latency() == 650ms);
+    CHECK(s.tiers[0].latency == 650ms);
+    CHECK(s.tiers[1].latency == 150ms);
+    const std::string text = cascade::prometheus_text(s, "qa");
+    CHECK_THAT(text, Catch::Matchers::ContainsSubstring("qa_latency_seconds_total 0.65\n"));
+    CHECK_THAT(text, Catch::Matchers::ContainsSubstring("qa_tier_latency_seconds_total{tier=\"big\"} 0.15\n"));
+
+    c.run(std::string("q"));  // the sum over queries stays each query's wall time
+    CHECK(c.stats().latency == 1300ms);
 }

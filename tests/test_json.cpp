@@ -3,7 +3,13 @@
 #include <cascade/detail/json.hpp>
 
 #include <cmath>
+#include <cstddef>
 #include <string>
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <pthread.h>
+#define CASCADE_TEST_SMALL_STACKS 1
+#endif
 
 using cascade::detail::JsonError;
 using cascade::detail::JsonValue;
@@ -126,6 +132,73 @@ TEST_CASE("limits nesting depth instead of overflowing the stack") {
     CHECK(parse_json(ok).is_array());
     CHECK_THROWS_AS(parse_json("[[[]]]", 2), JsonError);
     CHECK(parse_json("[[]]", 2).is_array());
+}
+
+namespace {
+
+// Arrays and objects alternating, `depth` deep, with a string innermost.
+std::string nested(std::size_t depth) {
+    std::string open, close;
+    for (std::size_t i = 0; i < depth; ++i) {
+        open += i % 2 == 0 ? "[" : "{\"k\":";
+        close.insert(0, i % 2 == 0 ? "]" : "}");
+    }
+    return open + "\"innermost\"" + close;
+}
+
+#ifdef CASCADE_TEST_SMALL_STACKS
+struct SmallStackParse {
+    std::string text;
+    bool parsed = false;
+    std::string error;
+};
+
+void* parse_on_this_thread(void* arg) {
+    auto* job = static_cast<SmallStackParse*>(arg);
+    try {
+        const JsonValue v = parse_json(job->text);
+        job->parsed = v.is_array();
+    } catch (const JsonError& e) {
+        job->error = e.what();
+    }
+    return nullptr;
+}
+
+// Parses `text` (and destroys the result) on a thread whose whole stack is 64 KiB.
+SmallStackParse parse_on_small_stack(std::string text) {
+    SmallStackParse job;
+    job.text = std::move(text);
+    pthread_attr_t attr;
+    REQUIRE(pthread_attr_init(&attr) == 0);
+    REQUIRE(pthread_attr_setstacksize(&attr, std::size_t{64} * 1024) == 0);
+    pthread_t thread;
+    REQUIRE(pthread_create(&thread, &attr, &parse_on_this_thread, &job) == 0);
+    pthread_join(thread, nullptr);
+    pthread_attr_destroy(&attr);
+    return job;
+}
+#endif
+
+}  // namespace
+
+TEST_CASE("the deepest nesting allowed parses on a 64 KiB stack, one level more is refused") {
+    REQUIRE(cascade::detail::json_max_depth == 256);
+    const JsonValue v = parse_json(nested(256));
+    const JsonValue* at = &v;
+    for (std::size_t i = 0; i < 256; ++i) at = i % 2 == 0 ? &at->as_array().at(0) : at->find("k");
+    CHECK(at->as_string() == "innermost");
+    const JsonError e = error_of(nested(257));
+    CHECK(e.reason() == "nesting deeper than 256 arrays/objects");
+#ifdef CASCADE_TEST_SMALL_STACKS
+    const SmallStackParse ok = parse_on_small_stack(nested(256));
+    CHECK(ok.parsed);
+    CHECK(ok.error.empty());
+    const SmallStackParse deep = parse_on_small_stack(nested(257));
+    CHECK_FALSE(deep.parsed);
+    CHECK(deep.error.find("nesting deeper than 256 arrays/objects") != std::string::npos);
+#else
+    WARN("no small-stack thread on this platform: the 64 KiB check is skipped");
+#endif
 }
 
 TEST_CASE("a wrong-type access names both types and the value's offset") {

@@ -12,7 +12,10 @@
 #include <string>
 #include <vector>
 
-#include <unistd.h>  // getpid
+#include <sys/stat.h>  // mkdir
+#include <unistd.h>    // getpid, rmdir
+
+#include "failing_streambuf.hpp"
 
 namespace {
 
@@ -296,4 +299,224 @@ TEST_CASE("split_by_query is reproducible, exhaustive and independent of the log
     for (const auto& q : f_test.queries()) CHECK(std::find(x.begin(), x.end(), q) == x.end());
     CHECK_THROWS_AS(cascade::split_by_query(f, 1.0, 1), std::invalid_argument);
     CHECK_THROWS_AS(cascade::split_by_query(f, 0.001, 1), std::invalid_argument);
+}
+
+namespace {
+
+// 8,290 outcome rows (two models per query), the JSON Lines form when `jsonl`.
+std::string many_rows(bool jsonl) {
+    std::string text = jsonl ? "" : "query_id,model,quality,cost\n";
+    for (int i = 0; i < 8290; ++i) {
+        const std::string q = "q" + std::to_string(i / 2);
+        const std::string m = i % 2 ? "big" : "small";
+        text += jsonl ? "{\"query_id\":\"" + q + "\",\"model\":\"" + m + "\",\"quality\":1,\"cost\":0.5}\n"
+                      : q + "," + m + ",1,0.5\n";
+    }
+    return text;
+}
+
+}  // namespace
+
+TEST_CASE("a read error in the middle of a log is a ParseError, never a shorter log") {
+    for (const bool jsonl : {false, true}) {
+        const std::string text = many_rows(jsonl);
+        REQUIRE(text.size() > (std::size_t{128} << 10));
+        cascade_test::FailingStreambuf buf(text, std::size_t{128} << 10);
+        std::istream in(&buf);
+        INFO((jsonl ? "JSON Lines" : "CSV"));
+        try {
+            const cascade::OutcomeLog log =
+                jsonl ? cascade::read_outcomes_jsonl(in, "log") : cascade::read_outcomes_csv(in, "log");
+            FAIL("read " << log.rows.size() << " of 8290 rows and no error");
+        } catch (const cascade::ParseError& e) {
+            CHECK(e.source() == "log");
+            CHECK(e.line() > 1);
+            CHECK(e.reason().find("read error after 131072 bytes") != std::string::npos);
+        }
+        // The same stream without the failure reads every row.
+        cascade_test::FailingStreambuf whole(text, text.size());
+        std::istream all(&whole);
+        CHECK((jsonl ? cascade::read_outcomes_jsonl(all, "log") : cascade::read_outcomes_csv(all, "log")).rows.size() ==
+              8290);
+    }
+}
+
+TEST_CASE("a directory is reported as unreadable, not as an empty file") {
+    const std::string path = "cascade_test_outcome_dir_" + std::to_string(::getpid());
+    REQUIRE(::mkdir(path.c_str(), 0700) == 0);
+    for (const std::string& name : {path, path + "/"}) {
+        try {
+            cascade::read_outcomes(name);
+            FAIL("no throw");
+        } catch (const cascade::ParseError& e) {
+            CHECK(e.source() == name);
+            CHECK(e.reason().find("empty") == std::string::npos);
+            CHECK(e.reason().find("cannot") == 0);
+        }
+    }
+    ::rmdir(path.c_str());
+}
+
+TEST_CASE("a JSON Lines line longer than the limit is a ParseError naming its line and the limit") {
+    const std::string row = "{\"query_id\":\"q\",\"model\":\"m\",\"quality\":1,\"cost\":0}";  // 49 bytes
+    cascade::ReadOptions o;
+    o.max_line_bytes = row.size();
+    {
+        std::istringstream in(row + "\r\n" + row.substr(0, 13) + "r" + row.substr(14) + "\r\n");
+        CHECK(cascade::read_outcomes_jsonl(in, "log.jsonl", o).rows.size() == 2);
+    }
+    std::istringstream in(row + "\n" + row.substr(0, 13) + "rr" + row.substr(14) + "\n");
+    try {
+        cascade::read_outcomes_jsonl(in, "log.jsonl", o);
+        FAIL("no throw");
+    } catch (const cascade::ParseError& e) {
+        CHECK(e.line() == 2);
+        CHECK(e.reason().find("longer than the limit of " + std::to_string(row.size()) + " bytes") !=
+              std::string::npos);
+    }
+    // An endless line stops at the default limit with the same error, not an allocation failure.
+    std::istringstream endless(std::string((std::size_t{1} << 20) + 1, '\0'));
+    try {
+        cascade::read_outcomes_jsonl(endless, "zeros.jsonl");
+        FAIL("no throw");
+    } catch (const cascade::ParseError& e) {
+        CHECK(std::string(e.what()).rfind("zeros.jsonl:1: the line is longer than the limit of 1048576 bytes", 0) == 0);
+    }
+    CHECK(cascade::ReadOptions{}.max_line_bytes == (std::size_t{1} << 20));
+}
+
+TEST_CASE("a CSV record longer than ReadOptions::max_line_bytes is a ParseError") {
+    cascade::ReadOptions o;
+    o.max_line_bytes = 32;
+    try {
+        read_csv("query_id,model,quality,cost\nq,m,1,0\n" + std::string(40, 'q') + ",m,1,0\n", o);
+        FAIL("no throw");
+    } catch (const cascade::ParseError& e) {
+        CHECK(e.line() == 3);
+        CHECK(e.reason().find("longer than the limit of 32 bytes") != std::string::npos);
+    }
+}
+
+TEST_CASE("more models for one query than the limit is a ParseError naming the query") {
+    cascade::ReadOptions o;
+    o.max_models_per_query = 3;
+    const std::string text = "query_id,model,quality,cost\nq,a,1,0\nq,b,1,0\nq,c,1,0\nr,d,1,0\nq,d,1,0\n";
+    try {
+        read_csv(text, o);
+        FAIL("no throw");
+    } catch (const cascade::ParseError& e) {
+        CHECK(e.line() == 6);
+        CHECK(e.reason().find("query \"q\" has outcomes for more than 3 models") != std::string::npos);
+    }
+    o.max_models_per_query = 4;
+    CHECK(read_csv(text, o).rows.size() == 5);
+    CHECK(cascade::ReadOptions{}.max_models_per_query == 1000);
+}
+
+TEST_CASE("duplicates are found among many models of one query") {
+    cascade::ReadOptions o;
+    o.max_models_per_query = 20000;
+    std::string text = "query_id,model,quality,cost\n";
+    for (int m = 0; m < 20000; ++m) text += "q,m" + std::to_string(m) + ",1,0\n";
+    CHECK(read_csv(text, o).rows.size() == 20000);
+    text += "q,m12345,1,0\n";
+    try {
+        read_csv(text, o);
+        FAIL("no throw");
+    } catch (const cascade::ParseError& e) {
+        CHECK(e.line() == 20002);
+        CHECK(e.reason() == "duplicate outcome for query \"q\" and model \"m12345\" (first on line 12347)");
+    }
+}
+
+TEST_CASE("costs that are each finite but add up past the limit are refused, naming the row") {
+    const cascade::ParseError e = csv_error("query_id,model,quality,cost\nq1,big,1,9e299\nq2,big,1,9e299\n");
+    CHECK(e.line() == 3);
+    CHECK(e.reason().find("the costs add up to more than 1e+300 dollars") != std::string::npos);
+    CHECK(e.reason().find("model \"big\"") != std::string::npos);
+    const cascade::ParseError j = jsonl_error(
+        "{\"query_id\":\"q\",\"model\":\"m\",\"quality\":1,\"cost\":9e299}\n"
+        "{\"query_id\":\"q\",\"model\":\"n\",\"quality\":1,\"cost\":9e299}\n");
+    CHECK(j.line() == 2);
+    // A log built in code is checked when it becomes a table.
+    cascade::OutcomeLog log;
+    log.source = "built";
+    log.rows = {{"q1", "big", 1.0, 9e299, std::nullopt, "", std::nullopt, std::nullopt, std::nullopt},
+                {"q2", "big", 1.0, 9e299, std::nullopt, "", std::nullopt, std::nullopt, std::nullopt}};
+    log.lines = {1, 2};
+    try {
+        const cascade::OutcomeTable t(log);
+        FAIL("a table with mean cost " << t.mean_cost(0));
+    } catch (const cascade::ParseError& err) {
+        CHECK(std::string(err.what()).rfind("built:2: the costs add up", 0) == 0);
+    }
+}
+
+TEST_CASE("ids that are not UTF-8 round-trip through CSV and are refused by JSON Lines") {
+    std::vector<cascade::Outcome> rows(2);
+    rows[0] = {"id\xff", "m", 1.0, 0.1, std::nullopt, "", std::nullopt, std::nullopt, std::nullopt};
+    rows[1] = {"id\xfe", "m", 1.0, 0.1, std::nullopt, "", std::nullopt, std::nullopt, std::nullopt};
+    std::stringstream csv;
+    cascade::write_outcomes_csv(csv, rows);
+    const auto back = cascade::read_outcomes_csv(csv, "rt.csv");
+    REQUIRE(back.rows.size() == 2);
+    CHECK(back.rows[0].query_id == "id\xff");
+    CHECK(back.rows[1].query_id == "id\xfe");
+
+    // Escaping both as U+FFFD would make them one id; nothing is written instead.
+    std::stringstream jsonl;
+    try {
+        cascade::write_outcomes_jsonl(jsonl, rows);
+        FAIL("wrote " << jsonl.str());
+    } catch (const std::invalid_argument& e) {
+        CHECK(std::string(e.what()).find("query_id \"id?\" is not valid UTF-8 (byte 3 is 0xff)") != std::string::npos);
+    }
+    CHECK(jsonl.str().empty());
+    for (const char* bad : {"\xc0\x80", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82", "a\x80"}) {
+        CHECK(cascade::detail::first_invalid_utf8(bad) != std::string_view::npos);
+    }
+}
+
+TEST_CASE("JSON Lines round-trip any valid UTF-8 and control characters in ids") {
+    std::vector<cascade::Outcome> rows(3);
+    rows[0] = {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+               "m/\\x",
+               1.0,
+               0.1,
+               std::nullopt,
+               "b\tc",
+               std::nullopt,
+               std::nullopt,
+               std::nullopt};
+    rows[1] = {std::string("nul\0byte", 8), "m", 0.0, 0.1, std::nullopt, "", std::nullopt, std::nullopt, std::nullopt};
+    rows[2] = {"line\nbreak\x01\x7f", "m", 0.5, 0.1, std::nullopt, "", std::nullopt, std::nullopt, std::nullopt};
+    std::stringstream buf;
+    cascade::write_outcomes_jsonl(buf, rows);
+    const auto back = cascade::read_outcomes_jsonl(buf, "rt.jsonl");
+    REQUIRE(back.rows.size() == 3);
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        CHECK(back.rows[i].query_id == rows[i].query_id);
+        CHECK(back.rows[i].model == rows[i].model);
+        CHECK(back.rows[i].benchmark == rows[i].benchmark);
+    }
+}
+
+TEST_CASE("a table of more cells than TableOptions::max_cells is refused before it is built") {
+    // 40 queries, each with a model of its own: 1,600 cells for 40 rows.
+    std::string text = "query_id,model,quality,cost\n";
+    for (int i = 0; i < 40; ++i) text += "q" + std::to_string(i) + ",m" + std::to_string(i) + ",1,0\n";
+    const cascade::OutcomeLog log = read_csv(text);
+    cascade::TableOptions o;
+    o.max_cells = 1599;
+    try {
+        const cascade::OutcomeTable t(log, o);
+        FAIL("built " << t.query_count() << " x " << t.model_count());
+    } catch (const cascade::ParseError& e) {
+        CHECK(std::string(e.what()) ==
+              "log.csv: 40 queries x 40 models make a table of more than 1599 cells (TableOptions::max_cells, "
+              "cascade-eval --max-table-cells); most queries lack most models: is the model column right?");
+    }
+    o.max_cells = 1600;
+    CHECK(cascade::OutcomeTable(log, o).model_count() == 40);
+    CHECK(cascade::TableOptions{}.max_cells == (std::size_t{1} << 26));
 }

@@ -55,6 +55,19 @@ TEST_CASE("Router rejects the wrong number of thresholds, saying how many it nee
     CHECK_THROWS_AS(cascade::Router(score_is_request, {0.5}, answers("only")), std::invalid_argument);
 }
 
+TEST_CASE("Router's threshold count message agrees in number with its counts") {
+    CHECK_THAT(invalid_argument_message([] {
+                   cascade::Router r{score_is_request, {0.3, 0.6}, answers("easy"), answers("hard")};
+                   (void)r;
+               }),
+               Catch::Matchers::ContainsSubstring("2 routes need 1 threshold, got 2"));
+    CHECK_THAT(invalid_argument_message([] {
+                   cascade::Router r{score_is_request, {0.5}, answers("only")};
+                   (void)r;
+               }),
+               Catch::Matchers::ContainsSubstring("1 route needs 0 thresholds, got 1"));
+}
+
 TEST_CASE("Router rejects a NaN threshold, naming which") {
     const std::string msg = invalid_argument_message([] { make_three_routes({0.2, nan_value}); });
     CHECK_THAT(msg, Catch::Matchers::ContainsSubstring("thresholds[1]"));

@@ -455,3 +455,33 @@ TEST_CASE("a new thread does not share a counter stripe with a live thread while
     std::thread([&theirs] { theirs = cascade::detail::this_thread_stripe(); }).join();
     CHECK(theirs != mine);
 }
+
+TEST_CASE("Router::set_baseline_price states the baseline of a last route that is a whole cascade") {
+    cascade::Router r{[](int q) { return q < 10 ? 0.1 : 0.9; }, {0.5},
+                      cascade::tier("mini", [](int q) { return q; }, cascade::price_per_call(0.001)),
+                      cascade::Cascade{cascade::tier("mid", [](int q) { return q; }, [](int) { return 0.0; }, 0.5,
+                                                     cascade::price_per_call(0.004)),
+                                       cascade::tier("big", [](int q) { return q; }, cascade::price_per_call(0.02))}};
+    (void)r.run(1);
+    CHECK_FALSE(r.stats().baseline_cost.has_value());  // nothing known of the last route yet
+    r.set_baseline_price(0.024);
+    cascade::RouterStats s = r.stats();
+    REQUIRE(s.baseline_cost.has_value());
+    CHECK(*s.baseline_cost == Approx(0.024));
+    REQUIRE(s.saving().has_value());
+    CHECK(*s.saving() == Approx(1.0 - 0.001 / 0.024));
+    CHECK_THROWS_AS(r.set_baseline_price(-1.0), std::invalid_argument);
+    CHECK_THROWS_AS(r.set_baseline_price(2e10), std::invalid_argument);
+}
+
+TEST_CASE("a cascade's saving() is known from the first query when its last tier states an estimate") {
+    cascade::Cascade c{cascade::tier("mini", [](int q) { return q; }, [](int) { return 1.0; }, 0.5,
+                                     cascade::price_per_call(0.001)),
+                       cascade::tier("big", [](int q) { return q; }, cascade::cost_from([](int) { return 0.02; }))
+                           .with_cost_estimate(0.01)};
+    (void)c.run(1);
+    const cascade::Stats s = c.stats();
+    CHECK(s.tiers[1].calls == 0u);
+    REQUIRE(s.saving().has_value());
+    CHECK(*s.saving() == Approx(1.0 - 0.001 / 0.01));
+}

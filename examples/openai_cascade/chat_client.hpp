@@ -37,12 +37,28 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+/// The server sent more than the client's size limit: the transfer is stopped there, before the
+/// excess is stored. A cascade::NotRetryable: the same model would likely send it again.
+class ResponseTooLarge : public cascade::NotRetryable {
+public:
+    using cascade::NotRetryable::NotRetryable;
+};
+
+/// The largest response body a client keeps by default: a chat completion with thousands of
+/// tokens and their log-probabilities is well under 1 MiB.
+inline constexpr std::size_t default_max_response_bytes = std::size_t{16} * 1024 * 1024;
+
 /// Where to send requests and how.
 struct Endpoint {
     std::string base_url;  ///< up to and including the version, e.g. https://api.openai.com/v1
     std::string api_key;   ///< sent as a bearer token; empty for local servers that need none
+    /// The whole call, connecting and the last byte of the body included.
     std::chrono::milliseconds timeout{30000};
     int max_tokens = 512;
+    /// A longer body stops the call with ResponseTooLarge; at least 1 (ChatClient refuses 0).
+    std::size_t max_response_bytes = default_max_response_bytes;
+    /// How the size limit is named in ResponseTooLarge's message, e.g. the setting that sets it.
+    std::string max_response_bytes_name = "max_response_bytes";
 };
 
 /// libcurl needs one global initialisation per process, before any other thread starts.
@@ -58,9 +74,31 @@ public:
 
 namespace detail {
 
+// What one transfer has received, and the limits it stops at.
+struct Transfer {
+    std::string body;
+    std::size_t max_body = 0;
+    bool too_large = false;
+    std::chrono::steady_clock::time_point deadline;
+    bool past_deadline = false;
+    const cascade::CallContext* context = nullptr;
+};
+
+// Refuses the bytes that would take the body past its limit, before storing them, and any bytes
+// after the deadline: libcurl then ends the transfer with a write error.
 inline std::size_t append_body(char* data, std::size_t size, std::size_t count, void* out) {
-    static_cast<std::string*>(out)->append(data, size * count);
-    return size * count;
+    auto& transfer = *static_cast<Transfer*>(out);
+    const std::size_t bytes = size * count;
+    if (std::chrono::steady_clock::now() >= transfer.deadline) {
+        transfer.past_deadline = true;
+        return 0;
+    }
+    if (bytes > transfer.max_body - transfer.body.size()) {
+        transfer.too_large = true;
+        return 0;
+    }
+    transfer.body.append(data, bytes);
+    return bytes;
 }
 
 // Keeps the Retry-After header; header names are case-insensitive.
@@ -76,10 +114,17 @@ inline std::size_t keep_retry_after(char* data, std::size_t size, std::size_t co
     return size * count;
 }
 
-// Lets a cascade that no longer needs this call (another tier already answered) stop it.
-inline int abort_if_cancelled(void* context, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
-    const auto* ctx = static_cast<const cascade::CallContext*>(context);
-    return ctx != nullptr && ctx->cancel_requested() ? 1 : 0;
+// Stops the call when a cascade no longer needs it (another tier already answered), and holds
+// the whole call's deadline on this side too, whatever the pace of the data: libcurl calls this
+// at least once a second while a transfer runs.
+inline int abort_if_cancelled(void* transfer, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+    auto& t = *static_cast<Transfer*>(transfer);
+    if (t.context != nullptr && t.context->cancel_requested()) return 1;
+    if (std::chrono::steady_clock::now() >= t.deadline) {
+        t.past_deadline = true;
+        return 1;
+    }
+    return 0;
 }
 
 struct EasyDeleter {
@@ -175,11 +220,15 @@ inline cascade::ChatCompletion parse_chat_completion(const std::string& body) {
 
 /// One model behind one endpoint, as a cascade model: `ChatCompletion(const std::string& question,
 /// const cascade::CallContext&)`. Each call uses its own connection, so a client may be called
-/// from several threads at once.
+/// from several threads at once. Throws std::invalid_argument when endpoint.max_response_bytes is 0.
 class ChatClient {
 public:
     ChatClient(Endpoint endpoint, std::string model)
         : endpoint_(std::move(endpoint)), model_(std::move(model)) {
+        if (endpoint_.max_response_bytes == 0) {
+            throw std::invalid_argument("openai_cascade::ChatClient: " + endpoint_.max_response_bytes_name +
+                                        " must be at least 1 byte");
+        }
         while (!endpoint_.base_url.empty() && endpoint_.base_url.back() == '/') endpoint_.base_url.pop_back();
         url_ = endpoint_.base_url + "/chat/completions";
     }
@@ -210,7 +259,10 @@ public:
         if (!endpoint_.api_key.empty()) {
             headers.reset(curl_slist_append(headers.release(), ("Authorization: Bearer " + endpoint_.api_key).c_str()));
         }
-        std::string body;
+        detail::Transfer transfer;
+        transfer.max_body = endpoint_.max_response_bytes;
+        transfer.deadline = std::chrono::steady_clock::now() + timeout;
+        transfer.context = &context;
         std::string retry_after;
         char error_text[CURL_ERROR_SIZE] = {};
         CURL* h = handle.get();
@@ -219,21 +271,29 @@ public:
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, request.c_str());
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.size()));
         curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &detail::append_body);
-        curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
+        curl_easy_setopt(h, CURLOPT_WRITEDATA, &transfer);
+        // A body whose Content-Length is over the limit is refused before any of it arrives.
+        curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(std::min<std::size_t>(
+                                                           transfer.max_body, std::size_t{1} << 62)));
         curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &detail::keep_retry_after);
         curl_easy_setopt(h, CURLOPT_HEADERDATA, &retry_after);
         curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
         curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);  // timeouts without signals: safe with threads
         curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
         curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, &detail::abort_if_cancelled);
-        curl_easy_setopt(h, CURLOPT_XFERINFODATA, &context);
+        curl_easy_setopt(h, CURLOPT_XFERINFODATA, &transfer);
         curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error_text);
 
         const CURLcode code = curl_easy_perform(h);
         if (code != CURLE_OK) {
             const std::string why = error_text[0] != '\0' ? error_text : curl_easy_strerror(code);
-            if (code == CURLE_OPERATION_TIMEDOUT) {
-                throw TimedOut(model_ + ": no answer within " + std::to_string(timeout.count()) + " ms (" + why + ")");
+            if (transfer.too_large || code == CURLE_FILESIZE_EXCEEDED) {
+                throw ResponseTooLarge(model_ + ": response larger than " + std::to_string(transfer.max_body) +
+                                       " bytes (" + endpoint_.max_response_bytes_name + "); stopped there");
+            }
+            if (code == CURLE_OPERATION_TIMEDOUT || transfer.past_deadline) {
+                throw TimedOut(model_ + ": no answer within " + std::to_string(timeout.count()) + " ms (" +
+                               (transfer.past_deadline ? std::string("stopped at the deadline") : why) + ")");
             }
             if (code == CURLE_ABORTED_BY_CALLBACK) throw TransportError(model_ + ": cancelled, another tier answered");
             throw TransportError(model_ + ": cannot reach " + url_ + ": " + why);
@@ -241,10 +301,11 @@ public:
         long status = 0;
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
         if (status < 200 || status > 299) {
-            cascade::throw_http_error(static_cast<int>(status), detail::error_message(body), retry_after, model_);
+            cascade::throw_http_error(static_cast<int>(status), detail::error_message(transfer.body), retry_after,
+                                      model_);
         }
         try {
-            return parse_chat_completion(body);
+            return parse_chat_completion(transfer.body);
         } catch (const cascade::MalformedResponse& e) {
             throw cascade::MalformedResponse(model_ + ": " + e.what());
         }

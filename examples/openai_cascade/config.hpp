@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
@@ -108,6 +109,9 @@ inline Config config_from_environment() {
         detail::variable("CASCADE_API_KEY").value_or(detail::variable("OPENAI_API_KEY").value_or(""));
     config.endpoint.timeout = std::chrono::milliseconds(detail::integer_or("CASCADE_TIMEOUT_MS", 30000, 1, 3600000));
     config.endpoint.max_tokens = static_cast<int>(detail::integer_or("CASCADE_MAX_TOKENS", 512, 1, 1000000));
+    config.endpoint.max_response_bytes = static_cast<std::size_t>(detail::integer_or(
+        "CASCADE_MAX_RESPONSE_BYTES", static_cast<long long>(default_max_response_bytes), 1, 1LL << 40));
+    config.endpoint.max_response_bytes_name = "CASCADE_MAX_RESPONSE_BYTES";
     config.cheap.model = detail::required("CASCADE_CHEAP_MODEL", "the cheap model's name, e.g. gpt-4o-mini");
     config.frontier.model = detail::required("CASCADE_FRONTIER_MODEL", "the frontier model's name, e.g. gpt-4o");
     config.cheap.prices = detail::prices("CASCADE_CHEAP_PRICE");

@@ -49,6 +49,8 @@ Settings (environment):
   CASCADE_ATTEMPTS         calls per model, retries included (default 3)
   CASCADE_RETRY_DELAY_MS   first wait before a retry, doubling after (default 500)
   CASCADE_MAX_TOKENS       max_tokens of each request (default 512)
+  CASCADE_MAX_RESPONSE_BYTES  the largest response body kept; a longer one stops the call
+                           (default 16777216, 16 MiB)
   CASCADE_HEDGE_AFTER_MS   start the frontier too when the cheap model has not answered by then
                            (default: no hedging)
 

@@ -2,7 +2,8 @@
 // An OpenAI-compatible /v1/chat/completions server on loopback that answers from recorded
 // replies: for each (model, question) a list of replies served in turn, the last one repeated.
 // A reply is a status, a body (a recorded file or inline text), headers, and optionally a hang
-// before answering. It records every request it receives so tests can check what was sent.
+// before answering, or a body that never ends (one chunk sent again and again, at once or at an
+// interval). It records every request it receives so tests can check what was sent.
 #ifndef CASCADE_E2E_RECORDED_CHAT_SERVER_HPP
 #define CASCADE_E2E_RECORDED_CHAT_SERVER_HPP
 
@@ -30,6 +31,10 @@ struct RecordedReply {
     std::string body;
     std::vector<std::pair<std::string, std::string>> headers;
     std::chrono::milliseconds hang{0};  ///< waited before answering (cut short when the server stops)
+    /// When not empty, the body is this chunk repeated until the client goes away or the server
+    /// stops, `body` first; `chunk_every` apart (0: as fast as the client reads).
+    std::string endless_chunk;
+    std::chrono::milliseconds chunk_every{0};
 };
 
 struct ReceivedRequest {
@@ -115,6 +120,8 @@ private:
                         }
                     }
                     reply.hang = std::chrono::milliseconds(r.value("hang_ms", 0));
+                    reply.endless_chunk = r.value("endless_chunk", "");
+                    reply.chunk_every = std::chrono::milliseconds(r.value("chunk_every_ms", 0));
                     list.push_back(std::move(reply));
                 }
             }
@@ -157,7 +164,27 @@ private:
         }
         response.status = reply.status;
         for (const auto& [name, value] : reply.headers) response.set_header(name, value);
-        response.set_content(reply.body, "application/json");
+        if (reply.endless_chunk.empty()) {
+            response.set_content(reply.body, "application/json");
+            return;
+        }
+        // Sent as fast as it goes, the chunk is made large, so that a client without a size limit
+        // takes in gigabytes within seconds; at an interval it goes as it is.
+        std::string chunk = reply.endless_chunk;
+        if (reply.chunk_every.count() == 0) {
+            while (chunk.size() < 65536) chunk += reply.endless_chunk;
+        }
+        response.set_chunked_content_provider(
+            "application/json", [this, first = reply.body, chunk, every = reply.chunk_every](
+                                    std::size_t offset, httplib::DataSink& sink) {
+                if (offset == 0 && !first.empty()) return sink.write(first.data(), first.size());
+                {
+                    std::unique_lock<std::mutex> lock(mutex_);
+                    if (every.count() > 0) wake_.wait_for(lock, every, [this] { return stopping_; });
+                    if (stopping_) return false;
+                }
+                return sink.write(chunk.data(), chunk.size());
+            });
     }
 
     httplib::Server server_;

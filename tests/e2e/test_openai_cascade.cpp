@@ -276,6 +276,38 @@ TEST_CASE_METHOD(Recorded, "a cheap model that hangs past the timeout is abandon
                Catch::Matchers::ContainsSubstring("no answer within 400 ms"));
 }
 
+TEST_CASE_METHOD(Recorded, "a body that never ends is cut at the size limit, not retried, and the query escalates") {
+    auto settings = settings_for(server);
+    settings["CASCADE_MAX_RESPONSE_BYTES"] = "1000000";
+    // Short, so that a client without the limit stops at the time limit, not at memory's end.
+    settings["CASCADE_TIMEOUT_MS"] = "3000";
+    const std::string q = "Recite every digit of pi.";
+    const Run run = run_example({"--json", q}, settings);
+    INFO(run.out << run.err);
+    REQUIRE(run.exit_code == 0);
+    const auto& a = run.answer(0);
+    CHECK(a.at("tier") == "frontier");
+    CHECK(a.at("answer") == "Pi never ends; it begins 3.14159.");
+    CHECK(server.calls(cheap, q) == 1);
+    CHECK(a.at("retries").empty());
+    CHECK_THAT(a.at("attempts").at(0).at("error").get<std::string>(),
+               Catch::Matchers::ContainsSubstring("response larger than 1000000 bytes (CASCADE_MAX_RESPONSE_BYTES)"));
+}
+
+TEST_CASE_METHOD(Recorded, "a body that trickles in without end is abandoned at the time limit") {
+    auto settings = settings_for(server);
+    settings["CASCADE_TIMEOUT_MS"] = "600";  // the recorded body sends 3 bytes every 100 ms, forever
+    const std::string q = "Count to a million, slowly.";
+    const Run run = run_example({"--json", q}, settings);
+    INFO(run.out << run.err);
+    REQUIRE(run.exit_code == 0);
+    const auto& a = run.answer(0);
+    CHECK(a.at("tier") == "frontier");
+    CHECK(server.calls(cheap, q) == 1);
+    CHECK_THAT(a.at("attempts").at(0).at("error").get<std::string>(),
+               Catch::Matchers::ContainsSubstring("no answer within 600 ms"));
+}
+
 TEST_CASE_METHOD(Recorded, "with hedging, a slow cheap call is raced by the frontier and aborted when it loses") {
     // The cheap model hangs for 5 s and the call's timeout is 20 s: only the hedge can answer
     // early, and only the client's cancellation check can end the cheap transfer.
@@ -431,6 +463,12 @@ TEST_CASE_METHOD(Recorded, "bad settings and usage are refused with a message na
         const Run run = run_example({"hello"}, settings);
         CHECK(run.exit_code == 2);
         CHECK_THAT(run.err, Catch::Matchers::ContainsSubstring("whole number"));
+    }
+    SECTION("a response size limit of zero") {
+        settings["CASCADE_MAX_RESPONSE_BYTES"] = "0";
+        const Run run = run_example({"hello"}, settings);
+        CHECK(run.exit_code == 2);
+        CHECK_THAT(run.err, Catch::Matchers::ContainsSubstring("CASCADE_MAX_RESPONSE_BYTES"));
     }
     SECTION("no question") {
         const Run run = run_example({}, settings);

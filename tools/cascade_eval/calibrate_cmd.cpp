@@ -1,6 +1,7 @@
 // cascade-eval calibrate: choose a cascade on one log, report it on that log and another.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <iostream>
 #include <optional>
 
@@ -15,11 +16,29 @@
 namespace cascade_eval {
 
 int run_calibrate(const std::vector<std::string>& words) {
-    const Args args("calibrate", words,
-                    {"--train", "--test", "--log", "--split", "--seed", "--reference", "--target", "--budget", "--models",
-                     "--max-tiers", "--delta", "--max-candidates", "--svg"},
-                    {"--naive", "--json", "--quiet"});
+    const Args args(
+        "calibrate", words,
+        with_read_limits({"--train", "--test", "--log", "--split", "--seed", "--reference", "--target", "--budget",
+                          "--models", "--max-tiers", "--max-chains", "--delta", "--max-candidates", "--svg"}),
+        {"--naive", "--json", "--quiet"});
     Progress progress{args.has("--quiet")};
+    const ReadLimits limits = read_limits(args);
+    // Options are checked before any log is read: a mistake on the command line should not wait
+    // for a large file.
+    cascade::CalibrateOptions o;
+    o.reference = args.require("--reference");
+    o.target = args.number("--target").value_or(0.95);
+    if (!(o.target > 0.0 && o.target <= 1.0)) {
+        throw UsageError("option --target: a fraction of the reference's quality in (0, 1], e.g. 0.95; got " +
+                         *args.get("--target"));
+    }
+    o.budget = args.number("--budget");
+    o.models = args.list("--models");
+    o.max_tiers = args.count("--max-tiers").value_or(3);
+    if (auto n = args.count("--max-chains")) o.max_chains = *n;
+    o.mode = args.has("--naive") ? cascade::CalibrationMode::naive : cascade::CalibrationMode::guarded;
+    o.delta = args.number("--delta").value_or(0.1);
+    if (auto c = args.count("--max-candidates")) o.max_candidates = *c;
 
     // Either --train [--test], or --log with --split.
     std::optional<cascade::OutcomeTable> train;
@@ -28,27 +47,16 @@ int run_calibrate(const std::vector<std::string>& words) {
         if (args.has("--train") || args.has("--test")) throw UsageError("give either --log with --split, or --train [--test]");
         const double fraction = args.number("--split").value_or(0.5);
         if (!(fraction > 0 && fraction < 1)) throw UsageError("option --split: the training share must be in (0, 1)");
-        const auto seed = args.count("--seed").value_or(1);
-        const cascade::OutcomeTable all(read_log(args.require("--log"), progress));
+        const std::uint64_t seed = args.whole("--seed").value_or(1);
+        const cascade::OutcomeTable all = read_table(args.require("--log"), progress, limits);
         auto parts = cascade::split_by_query(all, fraction, seed);
         train = std::move(parts.first);
         test = std::move(parts.second);
     } else {
         if (args.has("--split") || args.has("--seed")) throw UsageError("--split and --seed go with --log");
-        train.emplace(read_log(args.require("--train"), progress));
-        if (auto path = args.get("--test")) test.emplace(read_log(*path, progress));
+        train.emplace(read_table(args.require("--train"), progress, limits));
+        if (auto path = args.get("--test")) test.emplace(read_table(*path, progress, limits));
     }
-
-    cascade::CalibrateOptions o;
-    o.reference = args.require("--reference");
-    o.target = args.number("--target").value_or(0.95);
-    if (!(o.target > 0.0 && o.target <= 1.5)) throw UsageError("option --target: a fraction of the reference's quality, e.g. 0.95");
-    o.budget = args.number("--budget");
-    o.models = args.list("--models");
-    o.max_tiers = args.count("--max-tiers").value_or(3);
-    o.mode = args.has("--naive") ? cascade::CalibrationMode::naive : cascade::CalibrationMode::guarded;
-    o.delta = args.number("--delta").value_or(0.1);
-    if (auto c = args.count("--max-candidates")) o.max_candidates = *c;
     const std::size_t work = train->query_count() * train->model_count() * train->model_count();
     if (work > 20000000 && !progress.quiet) {
         o.progress = [&](std::size_t done, std::size_t total) {
@@ -116,7 +124,7 @@ int run_calibrate(const std::vector<std::string>& words) {
             {"settings_searched", Json(c.settings)},
         };
         for (const SetReport& s : sets) members.emplace_back(s.name, s.to_json(o.target));
-        std::cout << json_object(std::move(members)).dump() << "\n";
+        std::cout << dump_json(json_object(std::move(members))) << "\n";
     } else {
         std::cout << "chain:       " << join(c.chain, " > ") << "\n";
         if (!c.thresholds.empty()) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include <cascade/detail/number.hpp>
 
@@ -68,13 +69,34 @@ std::optional<double> Args::number(const std::string& flag) const {
     return x;
 }
 
-std::optional<std::size_t> Args::count(const std::string& flag) const {
+std::optional<std::uint64_t> Args::whole(const std::string& flag) const {
     const auto v = get(flag);
     if (!v) return std::nullopt;
-    if (v->empty() || v->size() > 12 || v->find_first_not_of("0123456789") != std::string::npos) {
+    if (v->empty() || v->find_first_not_of("0123456789") != std::string::npos) {
         throw UsageError("option " + flag + ": \"" + *v + "\" is not a whole number");
     }
-    return static_cast<std::size_t>(std::stoull(*v));
+    constexpr std::uint64_t most = std::numeric_limits<std::uint64_t>::max();
+    std::uint64_t x = 0;
+    for (const char c : *v) {
+        const auto digit = static_cast<std::uint64_t>(c - '0');
+        if (x > (most - digit) / 10) {
+            throw UsageError("option " + flag + ": " + *v + " is larger than " + std::to_string(most));
+        }
+        x = x * 10 + digit;
+    }
+    return x;
+}
+
+std::optional<std::size_t> Args::count(const std::string& flag) const {
+    const auto x = whole(flag);
+    if (!x) return std::nullopt;
+    if constexpr (sizeof(std::size_t) < sizeof(std::uint64_t)) {
+        if (*x > std::numeric_limits<std::size_t>::max()) {
+            throw UsageError("option " + flag + ": " + *get(flag) + " is larger than " +
+                             std::to_string(std::numeric_limits<std::size_t>::max()));
+        }
+    }
+    return static_cast<std::size_t>(*x);
 }
 
 std::vector<std::string> Args::list(const std::string& flag) const {

@@ -4,6 +4,7 @@
 #define CASCADE_EVAL_CLI_HPP
 
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -31,7 +32,9 @@ public:
     [[nodiscard]] std::string require(const std::string& flag) const;
     /// A number; UsageError when it does not parse or is not finite.
     [[nodiscard]] std::optional<double> number(const std::string& flag) const;
-    /// A whole number >= 0.
+    /// A whole number >= 0 that fits in 64 bits (any seed).
+    [[nodiscard]] std::optional<std::uint64_t> whole(const std::string& flag) const;
+    /// A whole number >= 0 that fits in std::size_t (a count or a limit).
     [[nodiscard]] std::optional<std::size_t> count(const std::string& flag) const;
     /// A comma-separated list; UsageError for an empty item.
     [[nodiscard]] std::vector<std::string> list(const std::string& flag) const;

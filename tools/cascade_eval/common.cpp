@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <stdexcept>
 
 #include <cascade/core/parse_error.hpp>
 
@@ -16,8 +17,27 @@ void Progress::say(const std::string& line) const {
     if (!quiet) std::cerr << "cascade-eval: " << line << std::endl;
 }
 
-cascade::OutcomeLog read_log(const std::string& path, const Progress& progress) {
+std::vector<std::string> with_read_limits(std::vector<std::string> flags) {
+    flags.emplace_back("--max-line-bytes");
+    flags.emplace_back("--max-models-per-query");
+    flags.emplace_back("--max-table-cells");
+    return flags;
+}
+
+ReadLimits read_limits(const Args& args) {
+    ReadLimits limits;
+    if (auto n = args.count("--max-line-bytes")) limits.max_line_bytes = *n;
+    if (auto n = args.count("--max-models-per-query")) limits.max_models_per_query = *n;
+    if (auto n = args.count("--max-table-cells")) limits.table.max_cells = *n;
+    if (limits.max_line_bytes == 0) throw UsageError("option --max-line-bytes must be >= 1");
+    if (limits.max_models_per_query == 0) throw UsageError("option --max-models-per-query must be >= 1");
+    return limits;
+}
+
+cascade::OutcomeLog read_log(const std::string& path, const Progress& progress, const ReadLimits& limits) {
     cascade::ReadOptions options;
+    options.max_line_bytes = limits.max_line_bytes;
+    options.max_models_per_query = limits.max_models_per_query;
     options.progress_every = 250000;
     options.progress = [&](std::size_t rows) {
         if (rows >= options.progress_every) progress.say("reading " + path + ": " + std::to_string(rows) + " rows");
@@ -25,7 +45,37 @@ cascade::OutcomeLog read_log(const std::string& path, const Progress& progress) 
     return cascade::read_outcomes(path, options);
 }
 
+namespace {
+
+// A figure about to be printed; one that is not finite is a bug, never a result.
+double printable(double x) {
+    if (!std::isfinite(x)) throw std::logic_error("a result is not a finite number; this is a bug in cascade-eval");
+    return x;
+}
+
+void require_finite(const Json& v) {
+    if (v.is_number()) {
+        printable(v.as_number());
+    } else if (v.is_array()) {
+        for (const Json& x : v.as_array()) require_finite(x);
+    } else if (v.is_object()) {
+        for (const auto& member : v.as_object()) require_finite(member.value);
+    }
+}
+
+}  // namespace
+
+std::string dump_json(const Json& value) {
+    require_finite(value);
+    return value.dump();
+}
+
+cascade::OutcomeTable read_table(const std::string& path, const Progress& progress, const ReadLimits& limits) {
+    return cascade::OutcomeTable(read_log(path, progress, limits), limits.table);
+}
+
 std::string fixed(double x, int decimals) {
+    printable(x);
     char buf[64];
     std::snprintf(buf, sizeof buf, "%.*f", decimals, x);
     return buf;
@@ -34,11 +84,17 @@ std::string fixed(double x, int decimals) {
 std::string percent(double fraction, int decimals) { return fixed(100.0 * fraction, decimals) + "%"; }
 
 std::string dollars(double x) {
+    printable(x);
     char buf[64];
     // Enough decimals for three significant digits of a per-query price.
     int decimals = 2;
     if (x > 0 && x < 1) decimals = std::min(12, static_cast<int>(std::ceil(-std::log10(x))) + 2);
-    std::snprintf(buf, sizeof buf, "$%.*f", decimals, x);
+    // Past a trillion dollars all digits would not fit, and would not be read: an exponent.
+    if (x >= 1e12) {
+        std::snprintf(buf, sizeof buf, "$%.3g", x);
+    } else {
+        std::snprintf(buf, sizeof buf, "$%.*f", decimals, x);
+    }
     return buf;
 }
 
@@ -86,6 +142,16 @@ SetReport measure(const std::string& name, const cascade::OutcomeTable& table, c
                   const std::vector<double>& thresholds, const std::string& reference) {
     SetReport r;
     r.name = name;
+    std::vector<std::string> needed = chain;
+    needed.push_back(reference);
+    for (const std::string& m : needed) {
+        if (!table.find_model(m)) {
+            throw cascade::ParseError(table.source(), 0,
+                                      "no outcomes for model \"" + m + "\" (" +
+                                          (m == reference ? "the reference" : "in the chain") +
+                                          "); models in this log: " + join(table.models(), ", "));
+        }
+    }
     r.replay = cascade::replay_cascade(table, chain, thresholds);
     const std::size_t ref = table.model_index(reference);
     r.reference_quality = table.mean_quality(ref);

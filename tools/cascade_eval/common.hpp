@@ -12,6 +12,8 @@
 #include <cascade/eval/outcome_log.hpp>
 #include <cascade/eval/replay.hpp>
 
+#include "cli.hpp"
+
 namespace cascade_eval {
 
 using Json = cascade::detail::JsonValue;
@@ -30,8 +32,25 @@ struct Progress {
     void say(const std::string& line) const;
 };
 
+/// The limits on what a log may hold (ReadOptions, TableOptions), from --max-line-bytes,
+/// --max-models-per-query and --max-table-cells; every command that reads a log takes them.
+struct ReadLimits {
+    std::size_t max_line_bytes = cascade::ReadOptions{}.max_line_bytes;
+    std::size_t max_models_per_query = cascade::ReadOptions{}.max_models_per_query;
+    cascade::TableOptions table;
+};
+
+/// `flags` with the read-limit flags added, for Args.
+std::vector<std::string> with_read_limits(std::vector<std::string> flags);
+
+/// The read limits given on the command line (defaults for those absent).
+ReadLimits read_limits(const Args& args);
+
 /// Reads an outcome log (CSV, or JSON Lines for .jsonl/.ndjson), reporting progress on large ones.
-cascade::OutcomeLog read_log(const std::string& path, const Progress& progress);
+cascade::OutcomeLog read_log(const std::string& path, const Progress& progress, const ReadLimits& limits);
+
+/// Reads an outcome log as a table.
+cascade::OutcomeTable read_table(const std::string& path, const Progress& progress, const ReadLimits& limits);
 
 /// "0.8512"; "12.3%"; "$0.000123".
 std::string fixed(double x, int decimals = 4);
@@ -59,12 +78,18 @@ struct SetReport {
     [[nodiscard]] Json to_json(double target) const;
 };
 
-/// Replays `chain` on `table` and measures `reference` there too.
+/// Replays `chain` on `table` and measures `reference` there too. A model the table lacks is bad
+/// data in that table (cascade::ParseError naming its file), not a command-line mistake: the
+/// chain was chosen on another log.
 SetReport measure(const std::string& name, const cascade::OutcomeTable& table, const std::vector<std::string>& chain,
                   const std::vector<double>& thresholds, const std::string& reference);
 
 /// Side-by-side text table of one or more sets.
 std::string text_report(const std::vector<SetReport>& sets, const std::string& reference);
+
+/// `value` as JSON text; throws std::logic_error if any number in it is not finite (JSON has no
+/// infinity or NaN, and a result that is one is a bug, not a figure to print).
+std::string dump_json(const Json& value);
 
 /// Writes `text` to `path`; throws cascade::ParseError naming the file when it cannot.
 void write_file(const std::string& path, const std::string& text);

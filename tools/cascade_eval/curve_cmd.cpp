@@ -15,8 +15,10 @@
 namespace cascade_eval {
 
 int run_curve(const std::vector<std::string>& words) {
-    const Args args("curve", words, {"--log", "--chain", "--max-points", "--svg"}, {"--json", "--quiet"});
+    const Args args("curve", words, with_read_limits({"--log", "--chain", "--max-points", "--svg"}),
+                    {"--json", "--quiet"});
     Progress progress{args.has("--quiet")};
+    const ReadLimits limits = read_limits(args);
     const std::string path = args.require("--log");
     const std::vector<std::string> chain = args.list("--chain");
     if (chain.empty()) throw UsageError("'curve' needs --chain");
@@ -24,7 +26,7 @@ int run_curve(const std::vector<std::string>& words) {
     options.max_points = args.count("--max-points").value_or(2000);
     if (options.max_points == 0) throw UsageError("option --max-points must be >= 1");
 
-    const cascade::OutcomeTable table(read_log(path, progress));
+    const cascade::OutcomeTable table = read_table(path, progress, limits);
     const std::vector<cascade::CurvePoint> curve = cascade::cascade_curve(table, chain, options);
     const std::vector<cascade::CurvePoint> frontier = cascade::pareto_frontier(curve);
 
@@ -89,7 +91,7 @@ int run_curve(const std::vector<std::string>& words) {
         for (const auto& m : models) {
             model_list.push_back(json_object({{"model", Json(m.model)}, {"cost", Json(m.cost)}, {"quality", Json(m.quality)}}));
         }
-        std::cout << json_object({
+        std::cout << dump_json(json_object({
                          {"chain", json_strings(chain)},
                          {"queries", Json(table.query_count())},
                          {"points", Json(std::move(all))},
@@ -98,8 +100,7 @@ int run_curve(const std::vector<std::string>& words) {
                          {"oracle", json_object({{"cost", Json(oracle.cost)}, {"quality", Json(oracle.quality)}})},
                          {"aiq", aiq ? Json(*aiq) : Json(nullptr)},
                          {"ibc_lift", lift ? Json(*lift) : Json(nullptr)},
-                     })
-                         .dump()
+                     }))
                   << "\n";
         return exit_ok;
     }

@@ -2,6 +2,7 @@
 // tell which queries need the strong model, then judge it as a router on held-out queries
 // (RouteLLM's APGR and CPT).
 #include <algorithm>
+#include <cstdint>
 #include <fstream>
 #include <iostream>
 #include <numeric>
@@ -21,10 +22,11 @@ namespace cascade_eval {
 namespace {
 
 // query_id -> the text a router sees: the system prompt (when any), a blank line, the user prompt.
-std::unordered_map<std::string, std::string> read_queries(const std::string& path, const Progress& progress) {
+std::unordered_map<std::string, std::string> read_queries(const std::string& path, const Progress& progress,
+                                                          const ReadLimits& limits) {
     std::ifstream in(path, std::ios::binary);
     if (!in) throw cascade::ParseError(path, 0, "cannot open");
-    cascade::detail::CsvReader csv(in, path);
+    cascade::detail::CsvReader csv(in, path, limits.max_line_bytes);
     std::vector<std::string> f;
     while (csv.next(f) && f.empty()) {
     }
@@ -97,18 +99,22 @@ Labelled join(const cascade::OutcomeTable& table, const std::unordered_map<std::
 
 int run_route(const std::vector<std::string>& words) {
     const Args args("route", words,
-                    {"--train", "--train-queries", "--test", "--test-queries", "--weak", "--strong", "--seed", "--svg"},
+                    with_read_limits({"--train", "--train-queries", "--test", "--test-queries", "--weak", "--strong",
+                                      "--seed", "--svg"}),
                     {"--json", "--quiet"});
     Progress progress{args.has("--quiet")};
+    const ReadLimits limits = read_limits(args);
+    const std::uint64_t seed = args.whole("--seed").value_or(1);
     const std::string weak = args.require("--weak");
     const std::string strong = args.require("--strong");
     if (weak == strong) throw UsageError("--weak and --strong name the same model");
     const std::string train_queries_path = args.require("--train-queries");
     const std::string test_queries_path = args.require("--test-queries");
-    const cascade::OutcomeTable train(read_log(args.require("--train"), progress));
-    const cascade::OutcomeTable test(read_log(args.require("--test"), progress));
-    const auto train_queries = read_queries(train_queries_path, progress);
-    const auto test_queries = test_queries_path == train_queries_path ? train_queries : read_queries(test_queries_path, progress);
+    const cascade::OutcomeTable train = read_table(args.require("--train"), progress, limits);
+    const cascade::OutcomeTable test = read_table(args.require("--test"), progress, limits);
+    const auto train_queries = read_queries(train_queries_path, progress, limits);
+    const auto test_queries =
+        test_queries_path == train_queries_path ? train_queries : read_queries(test_queries_path, progress, limits);
     const Labelled tr = join(train, train_queries, train_queries_path, weak, strong);
     const Labelled te = join(test, test_queries, test_queries_path, weak, strong);
 
@@ -116,7 +122,7 @@ int run_route(const std::vector<std::string>& words) {
     std::vector<double> labels;
     for (std::size_t i = 0; i < tr.texts.size(); ++i) labels.push_back(std::clamp(tr.strong[i] - tr.weak[i], 0.0, 1.0));
     cascade::score::TrainOptions options;
-    options.seed = args.count("--seed").value_or(1);
+    options.seed = seed;
     progress.say("training the text scorer on " + std::to_string(tr.texts.size()) + " queries");
     const auto scorer = cascade::score::TextClassifier::train(tr.texts, labels, options);
     std::vector<double> scores;
@@ -167,7 +173,7 @@ int run_route(const std::vector<std::string>& words) {
     }
 
     if (args.has("--json")) {
-        std::cout << json_object({
+        std::cout << dump_json(json_object({
                          {"weak", Json(weak)},
                          {"strong", Json(strong)},
                          {"train_queries", Json(tr.texts.size())},
@@ -179,8 +185,7 @@ int run_route(const std::vector<std::string>& words) {
                          {"strong_quality", Json(strong_quality)},
                          {"weak_cost", Json(weak_cost)},
                          {"strong_cost", Json(strong_cost)},
-                     })
-                         .dump()
+                     }))
                   << "\n";
         return exit_ok;
     }

@@ -10,6 +10,8 @@
 
 namespace cascade {
 
+struct Event;  // core/event.hpp
+
 /// Where a cascade reads the time: steady_clock by default; tests substitute a manual clock,
 /// e.g. `[clock] { return clock.now(); }` with a cascade::ManualClock.
 using NowFn = std::function<std::chrono::steady_clock::time_point()>;
@@ -34,6 +36,11 @@ struct CallContext {
     /// Set while this call races another (a hedged tier and its backup, see
     /// cascade::with_hedge_after); null otherwise. Read it through cancel_requested().
     const std::atomic<bool>* cancel_flag = nullptr;
+    /// Where the events of a call go besides the wrappers' own hooks: set by a cascade whose
+    /// CascadeOptions::on_event is set, to that hook (a hook that throws is counted in the
+    /// cascade's Stats::hook_errors); null otherwise. Use them through report().
+    void (*event_sink)(const void* owner, const Event& event) noexcept = nullptr;
+    const void* event_owner = nullptr;
 
     /// The time left until the deadline (zero once it has passed; nanoseconds::max() without one).
     [[nodiscard]] std::chrono::nanoseconds remaining() const {
@@ -52,6 +59,17 @@ struct CallContext {
     ///     return static_cast<const cascade::CallContext*>(data)->cancel_requested() ? 1 : 0;  // 1 aborts
     [[nodiscard]] bool cancel_requested() const noexcept {
         return cancel_flag != nullptr && cancel_flag->load(std::memory_order_acquire);
+    }
+
+    /// Whether report() goes anywhere: a model may skip building an event nobody hears.
+    [[nodiscard]] bool reports_events() const noexcept { return event_sink != nullptr; }
+
+    /// Hands `event` to the hook of the query this call serves (see event_sink); does nothing
+    /// without one. The runtime wrappers (with_retry, with_breaker, with_cache, with_budget,
+    /// with_concurrency_limit) report what they do through it, so that one hook sees the query's
+    /// events and theirs. Never throws; no allocation.
+    void report(const Event& event) const noexcept {
+        if (event_sink != nullptr) event_sink(event_owner, event);
     }
 };
 

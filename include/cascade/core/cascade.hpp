@@ -114,7 +114,8 @@ public:
     [[nodiscard]] Stats stats() const {
         Stats s;
         s.tiers.reserve(tier_count);
-        std::uint64_t nano = 0;
+        detail::Money total;
+        std::uint64_t tier_latency_ns = 0;  // modulo 2^64, as the overlap it is reduced by
         for (std::size_t i = 0; i < tier_count; ++i) {
             TierStats t;
             t.name = names_[i];
@@ -129,24 +130,30 @@ public:
             t.hedges = count(i, f_hedges);
             t.cancelled = count(i, f_cancelled);
             t.calls = t.accepted + t.rejected + t.model_errors + t.verifier_errors + t.timeouts + t.cancelled;
-            const std::uint64_t tier_nano = count(i, f_cost_nano);
-            nano += tier_nano;
-            t.cost = detail::from_nano_dollars(tier_nano);
-            t.latency = std::chrono::nanoseconds(count(i, f_latency_ns));
+            const detail::Money tier_money = money(i);
+            total = total.plus(tier_money);
+            t.cost = tier_money.dollars();
+            t.cost_saturated = tier_money.saturated;
+            const std::uint64_t latency_ns = count(i, f_latency_ns);
+            tier_latency_ns += latency_ns;
+            t.latency = std::chrono::nanoseconds(static_cast<std::int64_t>(latency_ns));
             s.accepted += t.accepted;
             s.errors += t.model_errors + t.verifier_errors + t.timeouts;
             if (i > 0) s.escalations += t.calls;
             s.hedges += t.hedges;
-            s.latency += t.latency;
             s.tiers.push_back(std::move(t));
         }
+        // A query's latency is its wall time: the tiers' latencies less the time a hedge race's
+        // two calls ran at once, which would otherwise count twice.
+        s.latency = std::chrono::nanoseconds(
+            static_cast<std::int64_t>(tier_latency_ns - counters_->total(f_hedge_overlap_ns)));
         s.fallbacks = counters_->total(f_fallbacks);
         s.unanswered = counters_->total(f_unanswered);
         s.hook_errors = counters_->total(f_hook_errors);
         s.queries = s.accepted + s.fallbacks + s.unanswered;
         const auto& last = std::get<tier_count - 1>(tiers_);
         const TierStats& last_stats = s.tiers.back();
-        detail::finish_snapshot(s, nano, *counters_, f_latency_buckets,
+        detail::finish_snapshot(s, total, *counters_, f_latency_buckets,
                                 detail::baseline_per_query(last.fixed_price(), last_stats.cost,
                                                            answered_calls(tier_count - 1), last.cost_estimate()));
         return s;
@@ -173,8 +180,8 @@ private:
     friend class Router;
 
     // Counters per tier; the query totals are derived from them where they can be, so that a
-    // query accepted by the first tier costs three atomic additions, and a fourth for its
-    // latency's bucket.
+    // query accepted by the first tier costs three atomic additions (four when its price has a
+    // fraction of a nano-dollar), and one more for its latency's bucket.
     enum TierField : std::size_t {
         f_accepted,
         f_rejected,
@@ -184,7 +191,8 @@ private:
         f_cost_errors,
         f_skipped_deadline,
         f_skipped_budget,
-        f_cost_nano,
+        f_cost_nano,   // whole nano-dollars
+        f_cost_femto,  // and femto-dollars under them (see detail::Money)
         f_latency_ns,
         f_hedges,
         f_cancelled,
@@ -194,7 +202,10 @@ private:
     static constexpr std::size_t f_fallbacks = tier_count * tier_fields;
     static constexpr std::size_t f_unanswered = f_fallbacks + 1;
     static constexpr std::size_t f_hook_errors = f_fallbacks + 2;
-    static constexpr std::size_t f_latency_buckets = f_fallbacks + 3;
+    // The time hedge races' two calls overlapped, summed modulo 2^64 (a race's share may be
+    // negative by the few ns between the calls).
+    static constexpr std::size_t f_hedge_overlap_ns = f_fallbacks + 3;
+    static constexpr std::size_t f_latency_buckets = f_fallbacks + 4;
     using Buckets = detail::LatencyBuckets;
     using Counters = detail::StripedCounters<f_latency_buckets + Buckets::count>;
     using TimePoint = std::chrono::steady_clock::time_point;
@@ -214,6 +225,13 @@ private:
 
     [[nodiscard]] std::uint64_t count(std::size_t tier, std::size_t field) const noexcept {
         return counters_->total(tier * tier_fields + field);
+    }
+
+    [[nodiscard]] detail::Money money(std::size_t tier) const noexcept {
+        detail::Money m;
+        m.nano = counters_->saturating_total(tier * tier_fields + f_cost_nano, m.saturated);
+        m.femto = counters_->saturating_total(tier * tier_fields + f_cost_femto, m.saturated);
+        return m;
     }
 
     // The answer a NoPassPolicy would fall back on, kept while later tiers are tried.
@@ -350,6 +368,7 @@ private:
             emit(detail::tier_event(EventKind::tier_started, a.tier, I));
         }
         CallContext context{a.tier, I, progress.deadline, &options_.now};
+        connect_events(context);
         if (const auto limit = t.time_limit()) {
             context.deadline = std::min(context.deadline, saturating_add(progress.last, *limit));
         }
@@ -454,6 +473,7 @@ private:
         if (backup.failure) std::rethrow_exception(backup.failure);
 
         const bool hedged = race.backup_started();
+        const TimePoint race_start = progress.last;
         progress.last = hedged && progress.timed ? now() : finished;
         progress.last_called = I;
         Access::add_cost(result, a.cost);
@@ -467,6 +487,8 @@ private:
             if (progress.stripe) {
                 record(*progress.stripe, B, *b, backup.cost_failed, backup.answered_loser);
                 progress.stripe->add(B * tier_fields + f_hedges, 1);
+                const auto overlap = a.latency + b->latency - (progress.last - race_start);
+                progress.stripe->add(f_hedge_overlap_ns, static_cast<std::uint64_t>(overlap.count()));
             }
         }
 
@@ -502,6 +524,7 @@ private:
             auto& t = std::get<B>(tiers_);
             const TimePoint begin = timed ? now() : TimePoint{};
             CallContext context{b.tier, B, deadline, &options_.now, race.cancel_flag(Side::backup)};
+            connect_events(context);
             const auto limit = t.time_limit();
             if (limit) context.deadline = std::min(context.deadline, saturating_add(begin, *limit));
 
@@ -569,7 +592,7 @@ private:
     // The mean cost of a tier's answered calls so far: the estimate for a tier that has none.
     [[nodiscard]] double mean_cost(std::size_t tier) const noexcept {
         const std::uint64_t answered = answered_calls(tier);
-        return answered ? detail::from_nano_dollars(count(tier, f_cost_nano)) / static_cast<double>(answered) : 0.0;
+        return answered ? money(tier).dollars() / static_cast<double>(answered) : 0.0;
     }
 
     // The tier's calls whose model answered (a failed call, or one cancelled before its model
@@ -592,11 +615,23 @@ private:
                   std::to_string(ms(limit).count()) + " ms";
     }
 
-    void emit(const Event& e) noexcept {
+    void emit(const Event& e) const noexcept {
         try {
             options_.on_event(e);
         } catch (...) {
             counters_->add(f_hook_errors, 1);
+        }
+    }
+
+    // What a call's context reports a runtime wrapper's events through (CallContext::report).
+    static void emit_from_call(const void* self, const Event& e) noexcept { static_cast<const Cascade*>(self)->emit(e); }
+
+    // Lets the wrappers in a tier's model report to this cascade's hook; without a hook they
+    // have nothing to report to, and the context stays as it was (one branch).
+    void connect_events(CallContext& context) const noexcept {
+        if (options_.on_event) {
+            context.event_sink = &Cascade::emit_from_call;
+            context.event_owner = this;
         }
     }
 
@@ -644,8 +679,16 @@ private:
         counters.add(base + status_field, 1);
         if (answered_loser) counters.add(base + f_cancelled_answered, 1);
         if (cost_failed) counters.add(base + f_cost_errors, 1);
-        if (const auto nano = detail::to_nano_dollars(a.cost)) counters.add(base + f_cost_nano, nano);
+        add_money(counters, base, a.cost);
         counters.add(base + f_latency_ns, static_cast<std::uint64_t>(a.latency.count()));
+    }
+
+    // Adds a call's cost (at most max_dollars, see detail::attempt) to a tier's counters; a total
+    // that would wrap stops at its maximum, which stats() reports as cost_saturated.
+    static void add_money(typename Counters::Stripe& counters, std::size_t base, double dollars) noexcept {
+        const detail::Money m = detail::Money::of(dollars);
+        if (m.nano) counters.add_saturating(base + f_cost_nano, m.nano);
+        if (m.femto) counters.add_saturating(base + f_cost_femto, m.femto);
     }
 
     std::tuple<Tiers...> tiers_;

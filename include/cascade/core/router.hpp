@@ -169,15 +169,17 @@ public:
     [[nodiscard]] RouterStats stats() const {
         RouterStats s;
         s.routes.reserve(route_count);
-        std::uint64_t nano = 0;
+        detail::Money total;
         for (std::size_t i = 0; i < route_count; ++i) {
             RouteStats r;
             r.name = names_[i];
             r.queries = count(i, f_queries);
             r.unanswered = count(i, f_unanswered);
-            const std::uint64_t route_nano = count(i, f_cost_nano);
-            nano += route_nano;
-            r.cost = detail::from_nano_dollars(route_nano);
+            detail::Money route_money;
+            route_money.nano = counters_->saturating_total(i * route_fields + f_cost_nano, route_money.saturated);
+            route_money.femto = counters_->saturating_total(i * route_fields + f_cost_femto, route_money.saturated);
+            total = total.plus(route_money);
+            r.cost = route_money.dollars();
             r.latency = std::chrono::nanoseconds(count(i, f_latency_ns));
             s.queries += r.queries;
             s.unanswered += r.unanswered;
@@ -187,12 +189,30 @@ public:
         s.scorer_errors = counters_->total(f_scorer_errors);
         const RouteStats& last = s.routes.back();
         detail::finish_snapshot(
-            s, nano, *counters_, f_latency_buckets,
-            detail::baseline_per_query(last_route_price(), last.cost, last.queries, last_route_estimate()));
+            s, total, *counters_, f_latency_buckets,
+            detail::baseline_per_query(last_route_price(), last.cost, last.queries,
+                                       baseline_price_ ? baseline_price_ : last_route_estimate()));
         return s;
     }
 
     void reset_stats() noexcept { counters_->reset(); }
+
+    /// States what a query costs all on the last route, so that RouterStats::baseline_cost and
+    /// saving() are known before that route has served a query, whatever the route is (a whole
+    /// Cascade too). A last route of one fixed-price tier, and the mean cost of the queries the
+    /// last route has served, take precedence, as Tier::with_cost_estimate does for a Cascade.
+    /// Throws std::invalid_argument for a negative, infinite or NaN price, or one above
+    /// cascade::max_dollars. Not thread-safe: call it before the router is used.
+    ///
+    ///     router.set_baseline_price(0.004);   // a typical query on the big model
+    void set_baseline_price(double dollars_per_query) {
+        if (!(dollars_per_query >= 0.0 && dollars_per_query <= max_dollars)) {
+            throw std::invalid_argument("cascade::Router::set_baseline_price: the price must be a finite number >= 0 "
+                                        "and at most $" + detail::describe_dollars(max_dollars) +
+                                        " (cascade::max_dollars), got " + detail::describe_dollars(dollars_per_query));
+        }
+        baseline_price_ = dollars_per_query;
+    }
 
     /// The I-th route's target, as a Cascade (with stats of its own).
     template <std::size_t I>
@@ -203,7 +223,7 @@ public:
     [[nodiscard]] const std::array<double, threshold_count>& thresholds() const noexcept { return thresholds_; }
 
 private:
-    enum RouteField : std::size_t { f_queries, f_unanswered, f_cost_nano, f_latency_ns, route_fields };
+    enum RouteField : std::size_t { f_queries, f_unanswered, f_cost_nano, f_cost_femto, f_latency_ns, route_fields };
     static constexpr std::size_t f_scorer_errors = route_count * route_fields;
     static constexpr std::size_t f_latency_buckets = f_scorer_errors + 1;
     using Buckets = detail::LatencyBuckets;
@@ -238,9 +258,9 @@ private:
     static std::array<double, threshold_count> checked_thresholds(const std::vector<double>& t) {
         const std::string where = "cascade::Router: ";
         if (t.size() != route_count - 1) {
-            throw std::invalid_argument(where + std::to_string(route_count) + " routes need " +
-                                        std::to_string(route_count - 1) + " thresholds, got " +
-                                        std::to_string(t.size()));
+            throw std::invalid_argument(where + detail::count_of(route_count, "route") + " need" +
+                                        (route_count == 1 ? "s " : " ") + detail::count_of(route_count - 1, "threshold") +
+                                        ", got " + std::to_string(t.size()));
         }
         std::array<double, threshold_count> out{};
         for (std::size_t i = 0; i < t.size(); ++i) {
@@ -297,7 +317,10 @@ private:
         const std::size_t base = route * route_fields;
         counters.add(base + f_queries, 1);
         if (!result.has_value()) counters.add(base + f_unanswered, 1);
-        if (const auto nano = detail::to_nano_dollars(result.cost())) counters.add(base + f_cost_nano, nano);
+        // A result's cost is a sum of calls' costs, each at most max_dollars: finite.
+        const detail::Money money = detail::Money::of(result.cost());
+        if (money.nano) counters.add_saturating(base + f_cost_nano, money.nano);
+        if (money.femto) counters.add_saturating(base + f_cost_femto, money.femto);
         const auto latency = result.latency() + routed.scorer_latency_;
         counters.add(base + f_latency_ns, static_cast<std::uint64_t>(latency.count()));
         counters.add(f_latency_buckets + Buckets::index(latency), 1);
@@ -358,6 +381,7 @@ private:
     std::tuple<detail::route_target_t<Targets>...> routes_;
     std::unique_ptr<std::string[]> names_;
     std::unique_ptr<Counters> counters_;
+    std::optional<double> baseline_price_;
 };
 
 template <class Scorer, class... Targets>

@@ -80,11 +80,15 @@ public:
 
     /// What one call is expected to cost, for tiers whose cost is computed per answer, so that a
     /// query's cost cap (CascadeOptions::max_cost_per_query) can skip a call it cannot afford.
-    /// Throws std::invalid_argument for a negative, infinite or NaN estimate.
+    /// For the last tier it is also the baseline's price per query until that tier has answered
+    /// (see Stats::baseline_cost), and for every tier what a call whose cost function fails is
+    /// charged. Throws std::invalid_argument for a negative, infinite or NaN estimate, or one above
+    /// cascade::max_dollars.
     Tier&& with_cost_estimate(double dollars) && {
-        if (!(dollars >= 0.0) || !std::isfinite(dollars)) {
+        if (!(dollars >= 0.0 && dollars <= max_dollars)) {
             throw std::invalid_argument("cascade::Tier(\"" + name_ + "\")::with_cost_estimate: the estimate must be a "
-                                        "finite number >= 0, got " + std::to_string(dollars));
+                                        "finite number >= 0 and at most $" + detail::describe_dollars(max_dollars) +
+                                        " (cascade::max_dollars), got " + detail::describe_dollars(dollars));
         }
         cost_estimate_ = dollars;
         return std::move(*this);
@@ -207,10 +211,32 @@ inline void record_invalid_confidence(Attempt& attempt, double confidence) {
     attempt.error = "verifier returned " + std::to_string(confidence) + "; a confidence must be in [0, 1]";
 }
 
+// The rule for a cost function that fails, the same as cascade::with_budget's: the call did happen,
+// so it is charged what the tier states a call costs, when it states it; the failure is noted.
+inline void charge_failed_cost(Attempt& attempt, std::optional<double> estimate, const std::string& why) {
+    std::string what = why;
+    if (estimate) {
+        attempt.cost += *estimate;
+        what += " (charged the tier's estimate, $" + describe_dollars(*estimate) + ")";
+    } else {
+        what += " (counted as $0: the tier states no estimate)";
+    }
+    attempt.note += (attempt.note.empty() ? "" : "; ") + what;
+}
+
+// A call whose cost came out above what one amount may be is counted at that most, and noted, so
+// that no total overflows on it.
+inline void record_cost_over_max(Attempt& attempt) {
+    attempt.note += (attempt.note.empty() ? "" : "; ") + ("cost $" + describe_dollars(attempt.cost) +
+                                                          " is above the most one call may cost (counted as $" +
+                                                          describe_dollars(max_dollars) + ", cascade::max_dollars)");
+    attempt.cost = max_dollars;
+}
+
 template <class Response>
 struct AttemptOutcome {
     std::optional<Response> answer;  // the model's answer when it gave one, accepted or not
-    bool cost_failed = false;        // the cost function threw or gave an invalid value
+    bool cost_failed = false;        // the cost function failed, or the cost was above max_dollars
 };
 
 // Calls one tier's model, verifier and cost function for one request and records what happened
@@ -280,10 +306,6 @@ inline AttemptOutcome<Response> attempt(TierT& tier, const Request& request, con
     if constexpr (std::is_same_v<C, FixedCost>) {
         attempt.cost += tier.cost().dollars;
     } else {
-        auto bad_cost = [&](const std::string& why) {
-            outcome.cost_failed = true;
-            attempt.note += (attempt.note.empty() ? "" : "; ") + why + " (counted as $0)";
-        };
         try {
             double dollars = 0.0;
             if constexpr (cost_two_args_v<decltype(tier.cost().fn), Request, Response>) {
@@ -294,11 +316,18 @@ inline AttemptOutcome<Response> attempt(TierT& tier, const Request& request, con
             if (dollars >= 0.0 && std::isfinite(dollars)) {
                 attempt.cost += dollars;
             } else {
-                bad_cost("cost function returned " + std::to_string(dollars));
+                outcome.cost_failed = true;
+                charge_failed_cost(attempt, tier.cost_estimate(), "cost function returned " + std::to_string(dollars));
             }
         } catch (...) {
-            bad_cost("cost function threw: " + describe_exception(std::current_exception()));
+            outcome.cost_failed = true;
+            charge_failed_cost(attempt, tier.cost_estimate(),
+                               "cost function threw: " + describe_exception(std::current_exception()));
         }
+    }
+    if (attempt.cost > max_dollars) {
+        outcome.cost_failed = true;
+        record_cost_over_max(attempt);
     }
     return outcome;
 }

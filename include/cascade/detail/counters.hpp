@@ -11,13 +11,85 @@
 
 namespace cascade::detail {
 
-// Money is counted in whole nano-dollars so that totals are exact and do not depend on the order
-// in which threads add them (floating-point sums would).
+// Money is counted in whole nano-dollars, plus what is left under a nano-dollar in femto-dollars
+// (1e-15), so that totals are exact and do not depend on the order in which threads add them
+// (floating-point sums would), and a price of a fraction of a nano-dollar still adds up.
+
+// The most one amount may be, in dollars: a 64-bit count of nano-dollars holds 1.8e10, and the
+// margin lets two such amounts be compared and subtracted without a wrap.
+inline constexpr double max_money_dollars = 1e10;
+inline constexpr std::uint64_t max_count = ~std::uint64_t{0};
+inline constexpr std::uint64_t femto_per_nano = 1'000'000;
+
+// Rounds half up, and holds at max_count instead of overflowing (a conversion of a double at or
+// above 2^64 to uint64 is undefined). Costs are never negative here; NaN counts as 0.
 inline std::uint64_t to_nano_dollars(double dollars) noexcept {
-    // Rounds half up; costs are never negative here, and a cast is cheaper than llround's call.
-    return dollars > 0.0 ? static_cast<std::uint64_t>(dollars * 1e9 + 0.5) : 0U;
+    if (!(dollars > 0.0)) return 0U;
+    const double nano = dollars * 1e9 + 0.5;
+    return nano < 18446744073709551616.0 ? static_cast<std::uint64_t>(nano) : max_count;
 }
-inline double from_nano_dollars(std::uint64_t nano) noexcept { return static_cast<double>(nano) * 1e-9; }
+// A division, not a product with 1e-9 (which is not exact): whole dollars come back whole.
+inline double from_nano_dollars(std::uint64_t nano) noexcept { return static_cast<double>(nano) / 1e9; }
+
+// Whole nano-dollars, rounded up: what a reservation must hold so that it is never less than the
+// amount. A product a few ulps above a whole number (0.07 * 1e9) is that number, not the next.
+inline std::uint64_t to_nano_dollars_up(double dollars) noexcept {
+    if (!(dollars > 0.0)) return 0U;
+    const double nano = dollars * 1e9;
+    const double nearest = std::round(nano);
+    const double up = std::fabs(nano - nearest) <= 1e-6 + nano * 1e-15 ? nearest : std::ceil(nano);
+    return up < 18446744073709551616.0 ? static_cast<std::uint64_t>(up) : max_count;
+}
+
+// An amount of money as the counters hold it: whole nano-dollars and the femto-dollars under one.
+struct Money {
+    std::uint64_t nano = 0;
+    std::uint64_t femto = 0;    // below femto_per_nano in an amount; a sum carries it at the end
+    bool saturated = false;     // a sum reached max_count and stopped there
+
+    // `dollars` split into its parts; amounts above max_money_dollars must be clamped before.
+    static Money of(double dollars) noexcept {
+        Money m;
+        if (!(dollars > 0.0)) return m;
+        const double nano = std::floor(dollars * 1e9);
+        m.nano = nano < 18446744073709551616.0 ? static_cast<std::uint64_t>(nano) : max_count;
+        m.femto = static_cast<std::uint64_t>((dollars * 1e9 - nano) * 1e6 + 0.5);
+        if (m.femto >= femto_per_nano) {
+            m.femto -= femto_per_nano;
+            m = m.plus_nano(1);
+        }
+        return m;
+    }
+
+    [[nodiscard]] Money plus_nano(std::uint64_t n) const noexcept {
+        Money m = *this;
+        if (m.nano > max_count - n) {
+            m.nano = max_count;
+            m.saturated = true;
+        } else {
+            m.nano += n;
+        }
+        return m;
+    }
+
+    // The sum, held at max_count (and marked) instead of wrapping.
+    [[nodiscard]] Money plus(const Money& other) const noexcept {
+        Money m = plus_nano(other.nano);
+        m.saturated = m.saturated || other.saturated;
+        if (m.femto > max_count - other.femto) {
+            m.femto = max_count;
+            m.saturated = true;
+        } else {
+            m.femto += other.femto;
+        }
+        return m;
+    }
+
+    [[nodiscard]] double dollars() const noexcept {
+        const Money m = plus_nano(femto / femto_per_nano);
+        return static_cast<double>(m.nano) / 1e9 + static_cast<double>(femto % femto_per_nano) / 1e15;
+    }
+};
 
 // A stripe per group of threads: each thread adds to its own cache line, so threads that run the
 // same cascade do not fight over one counter. A snapshot sums the stripes.
@@ -70,6 +142,15 @@ public:
         void add(std::size_t field, std::uint64_t delta) noexcept {
             values[field].fetch_add(delta, std::memory_order_relaxed);
         }
+
+        // Adds and holds the field at max_count instead of wrapping; false when it had to. Costs a
+        // plain addition while there is room, which is always but for absurd amounts.
+        bool add_saturating(std::size_t field, std::uint64_t delta) noexcept {
+            const std::uint64_t before = values[field].fetch_add(delta, std::memory_order_relaxed);
+            if (before <= max_count - delta) return true;
+            values[field].store(max_count, std::memory_order_relaxed);
+            return false;
+        }
     };
 
     void add(std::size_t field, std::uint64_t delta) noexcept { this_thread().add(field, delta); }
@@ -83,6 +164,21 @@ public:
     [[nodiscard]] std::uint64_t total(std::size_t field) const noexcept {
         std::uint64_t sum = 0;
         for (const Stripe& s : stripes_) sum += s.values[field].load(std::memory_order_relaxed);
+        return sum;
+    }
+
+    // As total(), for fields added with add_saturating: held at max_count, with `saturated` set,
+    // instead of wrapping.
+    [[nodiscard]] std::uint64_t saturating_total(std::size_t field, bool& saturated) const noexcept {
+        std::uint64_t sum = 0;
+        for (const Stripe& s : stripes_) {
+            const std::uint64_t v = s.values[field].load(std::memory_order_relaxed);
+            if (v == max_count || sum > max_count - v) {
+                saturated = true;
+                return max_count;
+            }
+            sum += v;
+        }
         return sum;
     }
 

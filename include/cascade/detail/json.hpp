@@ -112,6 +112,8 @@ public:
     }
 
 private:
+    [[nodiscard]] bool holds_values() const noexcept { return !array_.empty() || !object_.empty(); }
+
     void expect(Type t) const {
         if (type_ != t) {
             throw JsonError(offset_, "expected " + std::string(type_name(t)) + ", got " + std::string(type_name(type_)));
@@ -147,7 +149,26 @@ inline JsonValue::JsonValue(const JsonValue&) = default;
 inline JsonValue::JsonValue(JsonValue&&) noexcept = default;
 inline JsonValue& JsonValue::operator=(const JsonValue&) = default;
 inline JsonValue& JsonValue::operator=(JsonValue&&) noexcept = default;
-inline JsonValue::~JsonValue() = default;
+// The members' own destructors would recurse once per level of nesting; instead, containers
+// that hold containers are moved out into one list and emptied there, so that destroying the
+// deepest value parse_json accepts needs no more stack than destroying a flat one.
+inline JsonValue::~JsonValue() {
+    std::vector<JsonValue> nested;
+    const auto take_nested = [&nested](JsonValue& v) {
+        for (JsonValue& item : v.array_) {
+            if (item.holds_values()) nested.push_back(std::move(item));
+        }
+        for (JsonMember& member : v.object_) {
+            if (member.value.holds_values()) nested.push_back(std::move(member.value));
+        }
+    };
+    take_nested(*this);
+    while (!nested.empty()) {
+        JsonValue v = std::move(nested.back());
+        nested.pop_back();
+        take_nested(v);
+    }
+}
 
 inline const JsonValue::Object& JsonValue::as_object() const {
     expect(Type::object);
@@ -162,8 +183,10 @@ inline const JsonValue* JsonValue::find(std::string_view key) const {
     return nullptr;
 }
 
-/// The deepest nesting of arrays and objects parse_json accepts by default; deeper input is
-/// rejected instead of exhausting the stack.
+/// The deepest nesting of arrays and objects parse_json accepts by default; deeper input is a
+/// JsonError "nesting deeper than 256 arrays/objects". Parsing and destroying do not recurse, so
+/// this depth needs little stack (it parses on a 64 KiB thread stack); copying and dump() do
+/// recurse, and the limit keeps them shallow too.
 inline constexpr std::size_t json_max_depth = 256;
 
 namespace json_impl {
@@ -174,7 +197,7 @@ public:
 
     JsonValue parse_document() {
         skip_space();
-        JsonValue v = parse_value(0);
+        JsonValue v = parse_value();
         skip_space();
         if (pos_ != text_.size()) fail(pos_, "unexpected " + describe_here() + " after the JSON value");
         return v;
@@ -205,13 +228,94 @@ private:
         return true;
     }
 
-    JsonValue parse_value(std::size_t depth) {
+    // Nesting is followed on a stack of open containers on the heap, not by recursion, so that
+    // the deepest input allowed needs no more of the thread's stack than a flat one.
+    struct OpenContainer {
+        bool is_object = false;
+        std::size_t offset = 0;
+        JsonValue::Array items;
+        JsonValue::Object members;
+        std::string key;  // of the member whose value is being read
+    };
+
+    JsonValue parse_value() {
+        std::vector<OpenContainer> open;
+        for (;;) {
+            JsonValue value;
+            if (pos_ >= text_.size()) fail(pos_, "expected a value, got end of input");
+            const char c = text_[pos_];
+            if (c == '[' || c == '{') {
+                check_depth(open.size() + 1);
+                OpenContainer container;
+                container.is_object = c == '{';
+                container.offset = pos_;
+                ++pos_;
+                skip_space();
+                const char close = container.is_object ? '}' : ']';
+                if (pos_ >= text_.size() || text_[pos_] != close) {
+                    if (container.is_object) container.key = parse_member_name();
+                    open.push_back(std::move(container));
+                    continue;
+                }
+                ++pos_;
+                value = container.is_object ? JsonValue(JsonValue::Object{}) : JsonValue(JsonValue::Array{});
+                value.set_offset(container.offset);
+            } else {
+                value = parse_scalar();
+            }
+            // A complete value: it ends every container that closes after it.
+            for (;;) {
+                if (open.empty()) return value;
+                OpenContainer& top = open.back();
+                if (top.is_object) {
+                    top.members.push_back(JsonMember{std::move(top.key), std::move(value)});
+                } else {
+                    top.items.push_back(std::move(value));
+                }
+                skip_space();
+                if (pos_ < text_.size() && text_[pos_] == ',') {
+                    ++pos_;
+                    skip_space();
+                    if (top.is_object) {
+                        top.key = parse_member_name();
+                    } else if (pos_ < text_.size() && text_[pos_] == ']') {
+                        fail(pos_, "trailing comma in an array");
+                    }
+                    break;
+                }
+                const char close = top.is_object ? '}' : ']';
+                if (pos_ >= text_.size() || text_[pos_] != close) {
+                    fail(pos_, std::string("expected ',' or '") + close + "' in " +
+                                   (top.is_object ? "an object" : "an array") + ", got " + describe_here());
+                }
+                ++pos_;
+                value = top.is_object ? JsonValue(std::move(top.members)) : JsonValue(std::move(top.items));
+                value.set_offset(top.offset);
+                open.pop_back();
+            }
+        }
+    }
+
+    // A member name and its ':', leaving pos_ at the value.
+    std::string parse_member_name() {
+        if (pos_ >= text_.size() || text_[pos_] != '"') {
+            if (pos_ < text_.size() && text_[pos_] == '}') fail(pos_, "trailing comma in an object");
+            fail(pos_, "expected a member name in double quotes, got " + describe_here());
+        }
+        std::string key = parse_string();
+        skip_space();
+        if (pos_ >= text_.size() || text_[pos_] != ':') {
+            fail(pos_, "expected ':' after a member name, got " + describe_here());
+        }
+        ++pos_;
+        skip_space();
+        return key;
+    }
+
+    JsonValue parse_scalar() {
         const std::size_t start = pos_;
-        if (pos_ >= text_.size()) fail(pos_, "expected a value, got end of input");
         JsonValue v;
         switch (text_[pos_]) {
-            case '{': v = parse_object(depth + 1); break;
-            case '[': v = parse_array(depth + 1); break;
             case '"': v = JsonValue(parse_string()); break;
             case 't':
                 if (!consume_literal("true")) fail(pos_, "invalid literal (expected true)");
@@ -238,69 +342,6 @@ private:
     void check_depth(std::size_t depth) const {
         if (depth > max_depth_) {
             fail(pos_, "nesting deeper than " + std::to_string(max_depth_) + " arrays/objects");
-        }
-    }
-
-    JsonValue parse_array(std::size_t depth) {
-        check_depth(depth);
-        ++pos_;
-        JsonValue::Array items;
-        skip_space();
-        if (pos_ < text_.size() && text_[pos_] == ']') {
-            ++pos_;
-            return JsonValue(std::move(items));
-        }
-        for (;;) {
-            skip_space();
-            if (pos_ < text_.size() && text_[pos_] == ']') fail(pos_, "trailing comma in an array");
-            items.push_back(parse_value(depth));
-            skip_space();
-            if (pos_ < text_.size() && text_[pos_] == ',') {
-                ++pos_;
-                continue;
-            }
-            if (pos_ < text_.size() && text_[pos_] == ']') {
-                ++pos_;
-                return JsonValue(std::move(items));
-            }
-            fail(pos_, "expected ',' or ']' in an array, got " + describe_here());
-        }
-    }
-
-    JsonValue parse_object(std::size_t depth) {
-        check_depth(depth);
-        ++pos_;
-        JsonValue::Object members;
-        skip_space();
-        if (pos_ < text_.size() && text_[pos_] == '}') {
-            ++pos_;
-            return JsonValue(std::move(members));
-        }
-        for (;;) {
-            skip_space();
-            if (pos_ >= text_.size() || text_[pos_] != '"') {
-                if (pos_ < text_.size() && text_[pos_] == '}') fail(pos_, "trailing comma in an object");
-                fail(pos_, "expected a member name in double quotes, got " + describe_here());
-            }
-            std::string key = parse_string();
-            skip_space();
-            if (pos_ >= text_.size() || text_[pos_] != ':') {
-                fail(pos_, "expected ':' after a member name, got " + describe_here());
-            }
-            ++pos_;
-            skip_space();
-            JsonValue value = parse_value(depth);
-            members.push_back(JsonMember{std::move(key), std::move(value)});
-            skip_space();
-            if (pos_ < text_.size() && text_[pos_] == ',') {
-                ++pos_;
-                continue;
-            }
-            if (pos_ < text_.size() && text_[pos_] == '}') {
-                ++pos_;
-                return JsonValue(std::move(members));
-            }
-            fail(pos_, "expected ',' or '}' in an object, got " + describe_here());
         }
     }
 

@@ -40,7 +40,7 @@ enum class CalibrationMode {
 struct CalibrateOptions {
     /// The model whose quality the target is a fraction of, e.g. "gpt-4o". Required.
     std::string reference;
-    /// Quality to keep, as a fraction of the reference's mean quality (0.95: lose at most 5%).
+    /// Quality to keep, as a fraction in (0, 1] of the reference's mean quality (0.95: lose at most 5%).
     double target = 0.95;
     /// When set: instead of the cheapest setting meeting `target`, the best quality whose mean
     /// cost per query is at most this many dollars (judged on the training log, naive).
@@ -50,6 +50,11 @@ struct CalibrateOptions {
     std::vector<std::string> models;
     /// Chains of 1 to max_tiers models are tried.
     std::size_t max_tiers = 3;
+    /// The most chains the search may try. The chains of 1 to max_tiers of m models number
+    /// m + m(m-1)/2 + ... (166,750 for 100 models and 3 tiers), each a search of its own; past
+    /// this limit calibrate() throws std::invalid_argument, before searching, saying how many
+    /// chains the log would need: name the models (`models`), lower max_tiers, or raise this.
+    std::size_t max_chains = 10000;
     CalibrationMode mode = CalibrationMode::guarded;
     /// The guarded mode's risk: the target is missed on new traffic with probability <= delta.
     double delta = 0.1;
@@ -143,8 +148,8 @@ private:
 inline void check_calibrate_options(const CalibrateOptions& o) {
     const std::string where = "cascade::calibrate: ";
     if (o.reference.empty()) throw std::invalid_argument(where + "no reference model given");
-    if (!(o.target > 0.0) || !std::isfinite(o.target)) {
-        throw std::invalid_argument(where + "the target must be a fraction > 0 of the reference's quality, got " +
+    if (!(o.target > 0.0 && o.target <= 1.0)) {
+        throw std::invalid_argument(where + "the target must be a fraction in (0, 1] of the reference's quality, got " +
                                     format_number(o.target));
     }
     if (o.budget && (!(*o.budget >= 0.0) || !std::isfinite(*o.budget))) {
@@ -160,6 +165,36 @@ inline void check_calibrate_options(const CalibrateOptions& o) {
     if (o.max_candidates < 1 || o.grid_settings < 1) {
         throw std::invalid_argument(where + "max_candidates and grid_settings must be >= 1");
     }
+}
+
+// The number of chains of 1 to max_tiers of `models` models, saturating at SIZE_MAX.
+inline std::size_t chain_count(std::size_t models, std::size_t max_tiers) {
+    constexpr std::size_t most = std::numeric_limits<std::size_t>::max();
+    std::size_t total = 0;
+    std::size_t ways = 1;  // models choose k, built up from k - 1
+    for (std::size_t k = 1; k <= std::min(models, max_tiers); ++k) {
+        const std::size_t factor = models - k + 1;
+        // ways * factor = C(models, k) * k: when that overflows, C(models, k) is past any limit.
+        if (ways > most / factor) return most;
+        ways = ways * factor / k;
+        if (total > most - ways) return most;
+        total += ways;
+    }
+    return total;
+}
+
+// Steps `pick` (ascending indices into n items) to the next combination of its size in
+// lexicographic order; false after the last.
+inline bool next_combination(std::vector<std::size_t>& pick, std::size_t n) {
+    const std::size_t k = pick.size();
+    for (std::size_t i = k; i-- > 0;) {
+        if (pick[i] < n - k + i) {
+            ++pick[i];
+            for (std::size_t j = i + 1; j < k; ++j) pick[j] = pick[j - 1] + 1;
+            return true;
+        }
+    }
+    return false;
 }
 
 // Candidates per tier for a chain of k tiers under the options' limits.
@@ -180,7 +215,8 @@ inline std::size_t candidates_for(std::size_t k, const CalibrateOptions& o) {
 ///     auto c = cascade::calibrate(train, o);  // c.chain, c.thresholds, c.train.cost, c.saving
 ///     auto test = cascade::replay_cascade(test_table, c.chain, c.thresholds);
 ///
-/// Search: every chain of 1 to max_tiers of the models, ordered by mean cost; per chain, every
+/// Search: every chain of 1 to max_tiers of the models (at most max_chains of them), ordered by
+/// mean cost; per chain, every
 /// combination of candidate thresholds (quantiles of each tier's logged confidences), evaluated
 /// from prefix sums, so a chain costs one pass over the queries plus a few lookups per setting.
 /// Cascade semantics are replay_cascade()'s (and cascade::Cascade's).
@@ -202,8 +238,8 @@ inline std::size_t candidates_for(std::size_t k, const CalibrateOptions& o) {
 ///
 /// Ties in cost go to the higher quality, then to the shorter chain.
 ///
-/// Throws std::invalid_argument for invalid options or an unknown model, cascade::ParseError when
-/// a query lacks one of the models (naming both).
+/// Throws std::invalid_argument for invalid options, an unknown model, or more chains than
+/// max_chains; cascade::ParseError when a query lacks one of the models (naming both).
 inline CalibrationResult calibrate(const OutcomeTable& train, const CalibrateOptions& options) {
     detail::check_calibrate_options(options);
     const std::size_t ref = train.model_index(options.reference);
@@ -218,6 +254,16 @@ inline CalibrationResult calibrate(const OutcomeTable& train, const CalibrateOpt
             }
             models.push_back(m);
         }
+    }
+    const std::size_t chain_total = detail::chain_count(models.size(), options.max_tiers);
+    if (chain_total > options.max_chains) {
+        const bool saturated = chain_total == std::numeric_limits<std::size_t>::max();
+        throw std::invalid_argument(
+            "cascade::calibrate: chains of 1 to " + std::to_string(options.max_tiers) + " of " +
+            std::to_string(models.size()) + " models number " + (saturated ? "more than " : "") +
+            std::to_string(chain_total) + ", more than max_chains (" + std::to_string(options.max_chains) +
+            "); name the models to chain (CalibrateOptions::models, cascade-eval --models), lower max_tiers, or raise "
+            "max_chains (cascade-eval --max-chains)");
     }
     std::vector<std::size_t> needed = models;
     needed.push_back(ref);
@@ -243,7 +289,7 @@ inline CalibrationResult calibrate(const OutcomeTable& train, const CalibrateOpt
     // target, the cheapest for a budget). Only strict improvements replace a pick, and chains
     // are tried shortest first, so ties go to the shorter chain and the earlier setting.
     struct Pick {
-        std::size_t chain = 0;
+        std::size_t chain = 0;  // ordinal of the chain in the search
         std::vector<std::size_t> j;
         double quality = -std::numeric_limits<double>::infinity();
         double cost = std::numeric_limits<double>::infinity();
@@ -258,24 +304,6 @@ inline CalibrationResult calibrate(const OutcomeTable& train, const CalibrateOpt
         if (quality_first) return quality > p.quality || (quality == p.quality && cost < p.cost);
         return cost < p.cost || (cost == p.cost && quality > p.quality);
     };
-
-    // Chains: every subset of 1..max_tiers models, each in cost order; shortest first.
-    std::vector<std::vector<std::size_t>> chains;
-    {
-        std::vector<std::size_t> pick;
-        std::function<void(std::size_t, std::size_t)> grow = [&](std::size_t from, std::size_t size) {
-            if (pick.size() == size) {
-                chains.push_back(pick);
-                return;
-            }
-            for (std::size_t i = from; i < models.size(); ++i) {
-                pick.push_back(models[i]);
-                grow(i + 1, size);
-                pick.pop_back();
-            }
-        };
-        for (std::size_t size = 1; size <= std::min(options.max_tiers, models.size()); ++size) grow(0, size);
-    }
 
     std::map<std::pair<std::size_t, std::size_t>, detail::ModelBins> bins;
     auto bins_of = [&](std::size_t m, std::size_t c) -> const detail::ModelBins& {
@@ -292,84 +320,103 @@ inline CalibrationResult calibrate(const OutcomeTable& train, const CalibrateOpt
     const std::vector<double>& ref_column = train.quality_column(ref);
     CalibrationResult out;
     detail::ChainGrid grid;
-    std::vector<std::vector<const detail::ModelBins*>> chain_bins(chains.size());
-    for (std::size_t ci = 0; ci < chains.size(); ++ci) {
-        const std::vector<std::size_t>& chain = chains[ci];
-        const std::size_t k = chain.size();
-        const bool is_reference = k == 1 && chain[0] == ref;
-        auto consider = [&](const std::size_t* j, const detail::GridSums& s) {
-            if (beats(fallback, s.quality, s.cost, !by_quality)) {
-                fallback = Pick{ci, std::vector<std::size_t>(j, j + (k - 1)), s.quality, s.cost, true};
-            }
-            if (by_quality ? !(s.cost <= budget) : !(s.quality >= need)) return;
-            if (!beats(best, s.quality, s.cost, by_quality)) return;
-            // The reference alone has no loss to bound; anything else must pass the guard.
-            if (guarded && !is_reference && guard.bound(s.disagree, s.excess) > guard.allowed()) return;
-            best = Pick{ci, std::vector<std::size_t>(j, j + (k - 1)), s.quality, s.cost, true};
-        };
+    // Chains are enumerated as they are searched (every subset of 1..max_tiers models, each in
+    // cost order, shortest first); only the picks' chains and candidate tables are kept.
+    struct Kept {
+        std::vector<std::size_t> chain;
+        std::vector<const detail::ModelBins*> bins;
+    };
+    Kept best_chain;
+    Kept fallback_chain;
+    std::vector<std::size_t> pick;
+    std::vector<std::size_t> chain;
+    std::vector<const detail::ModelBins*> chain_bins;
+    std::size_t ci = 0;
+    for (std::size_t size = 1; size <= std::min(options.max_tiers, models.size()); ++size) {
+        pick.resize(size);
+        for (std::size_t i = 0; i < size; ++i) pick[i] = i;
+        do {
+            chain.clear();
+            for (const std::size_t i : pick) chain.push_back(models[i]);
+            const std::size_t k = chain.size();
+            chain_bins.clear();
+            const bool is_reference = k == 1 && chain[0] == ref;
+            auto consider = [&](const std::size_t* j, const detail::GridSums& s) {
+                if (beats(fallback, s.quality, s.cost, !by_quality)) {
+                    fallback = Pick{ci, std::vector<std::size_t>(j, j + (k - 1)), s.quality, s.cost, true};
+                }
+                if (by_quality ? !(s.cost <= budget) : !(s.quality >= need)) return;
+                if (!beats(best, s.quality, s.cost, by_quality)) return;
+                // The reference alone has no loss to bound; anything else must pass the guard.
+                if (guarded && !is_reference && guard.bound(s.disagree, s.excess) > guard.allowed()) return;
+                best = Pick{ci, std::vector<std::size_t>(j, j + (k - 1)), s.quality, s.cost, true};
+            };
 
-        if (k == 1) {
-            detail::GridSums s;
-            const std::size_t m = chain[0];
-            for (std::size_t q = 0; q < n; ++q) {
-                const double v = train.quality(m, q);
-                s.quality += v;
-                s.cost += train.cost(m, q);
-                if (v != ref_column[q]) {
-                    s.disagree += 1.0;
-                    s.excess += (1.0 + ref_column[q] - v) / 2.0;
+            if (k == 1) {
+                detail::GridSums s;
+                const std::size_t m = chain[0];
+                for (std::size_t q = 0; q < n; ++q) {
+                    const double v = train.quality(m, q);
+                    s.quality += v;
+                    s.cost += train.cost(m, q);
+                    if (v != ref_column[q]) {
+                        s.disagree += 1.0;
+                        s.excess += (1.0 + ref_column[q] - v) / 2.0;
+                    }
+                }
+                ++out.settings;
+                consider(nullptr, s);
+            } else {
+                const std::size_t c = detail::candidates_for(k, options);
+                std::vector<detail::GridTier> tiers(k);
+                chain_bins.assign(k - 1, nullptr);
+                bool usable = true;
+                std::size_t settings = 1;
+                for (std::size_t i = 0; i < k; ++i) {
+                    tiers[i].quality = &train.quality_column(chain[i]);
+                    tiers[i].cost = &train.cost_column(chain[i]);
+                    if (i + 1 < k) {
+                        const detail::ModelBins& b = bins_of(chain[i], c);
+                        chain_bins[i] = &b;
+                        tiers[i].bins = &b.bins;
+                        tiers[i].candidates = b.candidates.size();
+                        settings *= b.candidates.size();
+                        // A tier without any confidence never accepts: only the last can be such.
+                        usable = usable && !b.candidates.empty();
+                    }
+                }
+                if (usable) {
+                    grid.build(tiers, guarded ? &ref_column : nullptr);
+                    grid.visit(consider);
+                    out.settings += settings;
                 }
             }
-            ++out.settings;
-            consider(nullptr, s);
-        } else {
-            const std::size_t c = detail::candidates_for(k, options);
-            std::vector<detail::GridTier> tiers(k);
-            chain_bins[ci].assign(k - 1, nullptr);
-            bool usable = true;
-            std::size_t settings = 1;
-            for (std::size_t i = 0; i < k; ++i) {
-                tiers[i].quality = &train.quality_column(chain[i]);
-                tiers[i].cost = &train.cost_column(chain[i]);
-                if (i + 1 < k) {
-                    const detail::ModelBins& b = bins_of(chain[i], c);
-                    chain_bins[ci][i] = &b;
-                    tiers[i].bins = &b.bins;
-                    tiers[i].candidates = b.candidates.size();
-                    settings *= b.candidates.size();
-                    // A tier without any confidence never accepts: only the last can be such.
-                    usable = usable && !b.candidates.empty();
-                }
-            }
-            if (usable) {
-                grid.build(tiers, guarded ? &ref_column : nullptr);
-                grid.visit(consider);
-                out.settings += settings;
-            }
-        }
-        ++out.chains;
-        if (options.progress) options.progress(ci + 1, chains.size());
+            if (best.found && best.chain == ci) best_chain = Kept{chain, chain_bins};
+            if (fallback.found && fallback.chain == ci) fallback_chain = Kept{chain, chain_bins};
+            ++out.chains;
+            ++ci;
+            if (options.progress) options.progress(ci, chain_total);
+        } while (detail::next_combination(pick, models.size()));
     }
 
     const Pick& chosen = best.found ? best : fallback;
+    const Kept& kept = best.found ? best_chain : fallback_chain;
     out.target_met = best.found;
-    const std::vector<std::size_t>& chain = chains[chosen.chain];
-    for (const std::size_t m : chain) out.chain.push_back(train.models()[m]);
-    for (std::size_t i = 0; i + 1 < chain.size(); ++i) {
-        out.thresholds.push_back(chain_bins[chosen.chain][i]->candidates[chosen.j[i]]);
-    }
+    const std::vector<std::size_t>& picked = kept.chain;
+    for (const std::size_t m : picked) out.chain.push_back(train.models()[m]);
+    for (std::size_t i = 0; i + 1 < picked.size(); ++i) out.thresholds.push_back(kept.bins[i]->candidates[chosen.j[i]]);
     out.train = replay_cascade(train, out.chain, out.thresholds, true);
     out.reference_quality = ref_quality;
     out.reference_cost = ref_cost;
     out.saving = ref_cost > 0.0 ? 1.0 - out.train.cost / ref_cost : 0.0;
     out.allowed_loss = guard.allowed();
-    if (chain.size() == 1 && chain[0] == ref) {
+    if (picked.size() == 1 && picked[0] == ref) {
         out.loss_bound = 0.0;
     } else {
         double disagree = 0.0;
         double excess = 0.0;
         for (std::size_t q = 0; q < n; ++q) {
-            const double v = train.quality(chain[out.train.answered_by[q]], q);
+            const double v = train.quality(picked[out.train.answered_by[q]], q);
             if (v != ref_column[q]) {
                 disagree += 1.0;
                 excess += (1.0 + ref_column[q] - v) / 2.0;

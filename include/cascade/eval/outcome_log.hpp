@@ -22,6 +22,8 @@
 #include <vector>
 
 #include "detail/csv.hpp"
+#include "detail/line_reader.hpp"
+#include "detail/utf8.hpp"
 #include "../detail/json.hpp"
 #include "../detail/number.hpp"
 #include "../core/parse_error.hpp"
@@ -69,9 +71,40 @@ struct ReadOptions {
     /// on large logs.
     std::function<void(std::size_t rows)> progress;
     std::size_t progress_every = 100000;
+    /// The longest line read, in bytes, without its line end (for CSV: the longest record, with
+    /// the line breaks inside its quoted fields). A longer one is a ParseError naming its line and
+    /// this limit, raised before the line is held in memory: an outcome row is ids and numbers,
+    /// so a longer line is almost surely not an outcome log (a binary file, /dev/zero).
+    std::size_t max_line_bytes = detail::default_max_record_bytes;
+    /// The most models a query may have outcomes for. More is a ParseError naming the query and
+    /// the line: a query with thousands of models is a log whose columns were mixed up (ids in
+    /// the model column), and a cascade search over them could not finish.
+    std::size_t max_models_per_query = 1000;
 };
 
 namespace detail {
+
+// The most dollars a log's costs may add up to. Far above any real bill, and far enough below
+// the largest double that no sum of costs (a mean, a cascade's calls on a query, a prefix sum)
+// can overflow to infinity and print as "$inf" or a NaN saving.
+inline constexpr double max_total_cost = 1e300;
+
+inline std::string total_cost_error(double cost, const std::string& model) {
+    return "the costs add up to more than " + format_number(max_total_cost) + " dollars by this row (model \"" + model +
+           "\", cost " + format_number(cost) + "); a cost is the dollars one call cost";
+}
+
+// Hashes a (query, model) pair of indices for the duplicate check.
+struct IndexPairHash {
+    std::size_t operator()(const std::pair<std::size_t, std::size_t>& p) const noexcept {
+        std::uint64_t h =
+            static_cast<std::uint64_t>(p.first) * 0x9E3779B97F4A7C15ull ^ static_cast<std::uint64_t>(p.second);
+        h ^= h >> 29;
+        h *= 0xBF58476D1CE4E5B9ull;
+        h ^= h >> 32;
+        return static_cast<std::size_t>(h);
+    }
+};
 
 // Checks and stores rows as they are read; shared by the CSV and the JSON Lines readers so that
 // both refuse the same things with the same words.
@@ -103,17 +136,24 @@ public:
         check_count(o.tokens_out, "tokens_out", line);
         check_count(o.latency_ms, "latency_ms", line);
 
-        // Duplicates are found per query: a query has few models, so a short list beats a set.
-        const auto [it, inserted] = queries_.try_emplace(o.query_id, seen_.size());
-        if (inserted) seen_.emplace_back();
-        const auto model = models_.try_emplace(o.model, models_.size()).first->second;
-        for (const auto& [m, first_line] : seen_[it->second]) {
-            if (m == model) {
-                fail(line, "duplicate outcome for query \"" + o.query_id + "\" and model \"" + o.model +
-                               "\" (first on line " + std::to_string(first_line) + ")");
-            }
+        total_cost_ += o.cost;
+        if (!(total_cost_ <= max_total_cost)) fail(line, total_cost_error(o.cost, o.model));
+
+        const auto [it, inserted] = queries_.try_emplace(o.query_id, models_per_query_.size());
+        if (inserted) models_per_query_.push_back(0);
+        const std::size_t query = it->second;
+        const std::size_t model = models_.try_emplace(o.model, models_.size()).first->second;
+        const auto first = first_line_.try_emplace({query, model}, line);
+        if (!first.second) {
+            fail(line, "duplicate outcome for query \"" + o.query_id + "\" and model \"" + o.model +
+                           "\" (first on line " + std::to_string(first.first->second) + ")");
         }
-        seen_[it->second].emplace_back(model, line);
+        if (++models_per_query_[query] > options_.max_models_per_query) {
+            fail(line, "query \"" + o.query_id + "\" has outcomes for more than " +
+                           std::to_string(options_.max_models_per_query) +
+                           " models (ReadOptions::max_models_per_query, cascade-eval --max-models-per-query); "
+                           "is the model column right?");
+        }
         log_.rows.push_back(std::move(o));
         log_.lines.push_back(line);
         if (options_.progress && options_.progress_every > 0 && log_.rows.size() % options_.progress_every == 0) {
@@ -138,7 +178,9 @@ private:
     OutcomeLog log_;
     std::unordered_map<std::string, std::size_t> queries_;
     std::unordered_map<std::string, std::size_t> models_;
-    std::vector<std::vector<std::pair<std::size_t, std::size_t>>> seen_;
+    std::unordered_map<std::pair<std::size_t, std::size_t>, std::size_t, IndexPairHash> first_line_;
+    std::vector<std::size_t> models_per_query_;
+    double total_cost_ = 0.0;
 };
 
 inline std::string quoted(std::string_view s) {
@@ -161,12 +203,15 @@ inline std::string quoted(std::string_view s) {
 /// query_id, model, quality or cost, a column named twice, a row with another number of fields
 /// than the header, an empty query_id or model, a value that is not a number, a quality outside
 /// [0, 1] (or empty, unless allowed), a negative or infinite cost, a duplicate (query, model),
-/// a header without rows, and malformed CSV. Blank lines are skipped.
+/// a header without rows, and malformed CSV. Blank lines are skipped. Also, before taking the
+/// memory: a read error (never taken for the end of the input), a record longer than
+/// options.max_line_bytes, a query with more than options.max_models_per_query models, and
+/// costs that add up to more than 1e300 dollars.
 ///
 /// Confidences may be empty or `nan` (no signal) and `-inf`/`inf`; tokens_in, tokens_out and
 /// latency_ms may be empty.
 inline OutcomeLog read_outcomes_csv(std::istream& in, std::string source, const ReadOptions& options = {}) {
-    detail::CsvReader csv(in, source);
+    detail::CsvReader csv(in, source, options.max_line_bytes);
     detail::OutcomeCollector out(source, options);
     std::vector<std::string> header;
     while (csv.next(header) && header.empty()) {
@@ -239,15 +284,16 @@ inline OutcomeLog read_outcomes_csv(std::istream& in, std::string source, const 
 /// Reads an outcome log in JSON Lines: one JSON object per line with the CSV's column names as
 /// keys (other keys ignored). Numbers are JSON numbers; since JSON has no infinity, a confidence
 /// may also be the string "-inf", "inf" or "nan"; null or a missing key means none. Throws
-/// cascade::ParseError as read_outcomes_csv, and for a line that is not a JSON object.
+/// cascade::ParseError as read_outcomes_csv (a line longer than options.max_line_bytes included),
+/// and for a line that is not a JSON object.
 inline OutcomeLog read_outcomes_jsonl(std::istream& in, std::string source, const ReadOptions& options = {}) {
     detail::OutcomeCollector out(source, options);
+    detail::LineReader lines(in, source, options.max_line_bytes);
     std::string text;
     std::size_t line = 0;
     bool any_line = false;
-    while (std::getline(in, text)) {
-        ++line;
-        if (!text.empty() && text.back() == '\r') text.pop_back();
+    while (lines.next(text)) {
+        line = lines.line();
         if (text.find_first_not_of(" \t") == std::string::npos) continue;
         any_line = true;
         detail::JsonValue v;
@@ -297,10 +343,20 @@ inline OutcomeLog read_outcomes_jsonl(std::istream& in, std::string source, cons
 }
 
 /// Reads the outcome log at `path`: JSON Lines when it ends in .jsonl or .ndjson, CSV otherwise.
-/// Throws cascade::ParseError when the file cannot be opened or is malformed.
+/// Throws cascade::ParseError when the file cannot be opened or read (a directory: "cannot
+/// read: Is a directory") or is malformed.
 inline OutcomeLog read_outcomes(const std::string& path, const ReadOptions& options = {}) {
     std::ifstream in(path, std::ios::binary);
     if (!in) throw ParseError(path, 0, std::string("cannot open: ") + std::strerror(errno));
+    // Opening a directory succeeds; reading it fails. Tell that here, with the system's reason,
+    // rather than as a read error of a file.
+    errno = 0;
+    in.peek();
+    if (in.bad()) {
+        const int error = errno;
+        throw ParseError(path, 0,
+                         std::string("cannot read") + (error != 0 ? ": " + std::string(std::strerror(error)) : ""));
+    }
     auto ends_with = [&](std::string_view suffix) {
         return path.size() >= suffix.size() && path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0;
     };
@@ -327,8 +383,13 @@ inline std::string outcome_csv_row(const Outcome& o) {
 }
 
 /// One row in the JSON Lines form (with its line end); unknown values are omitted, infinite
-/// confidences written as strings.
+/// confidences written as strings. JSON strings are Unicode, so a query_id, model or benchmark
+/// that is not valid UTF-8 cannot be written unchanged: that is a std::invalid_argument naming
+/// the field and the byte (write CSV, which keeps any bytes, instead).
 inline std::string outcome_json_row(const Outcome& o) {
+    detail::require_json_text(o.query_id, "query_id");
+    detail::require_json_text(o.model, "model");
+    detail::require_json_text(o.benchmark, "benchmark");
     std::string row = "{\"query_id\":\"" + detail::json_escape(o.query_id) + "\",\"model\":\"" +
                       detail::json_escape(o.model) + "\"";
     auto num = [&](const char* key, const std::optional<double>& v) {
@@ -354,10 +415,24 @@ inline void write_outcomes_csv(std::ostream& out, const std::vector<Outcome>& ro
     for (const Outcome& o : rows) out << outcome_csv_row(o);
 }
 
-/// Writes `rows` as JSON Lines; read_outcomes_jsonl reads it back unchanged.
+/// Writes `rows` as JSON Lines; read_outcomes_jsonl reads it back unchanged. Throws
+/// std::invalid_argument, before writing anything, for a row outcome_json_row refuses.
 inline void write_outcomes_jsonl(std::ostream& out, const std::vector<Outcome>& rows) {
+    for (const Outcome& o : rows) {
+        detail::require_json_text(o.query_id, "query_id");
+        detail::require_json_text(o.model, "model");
+        detail::require_json_text(o.benchmark, "benchmark");
+    }
     for (const Outcome& o : rows) out << outcome_json_row(o);
 }
+
+/// Limits on the table an OutcomeTable builds.
+struct TableOptions {
+    /// The most (query, model) cells the dense table may have; each takes 25 bytes. A log where
+    /// most queries lack most models (a model column holding ids) would otherwise ask for the
+    /// square of its rows. The default, 2^26 cells (1.7 GB), holds 10 models x 6.7M queries.
+    std::size_t max_cells = std::size_t{1} << 26;
+};
 
 /// An outcome log as dense queries x models matrices, for fast replay.
 ///
@@ -374,18 +449,30 @@ class OutcomeTable {
 public:
     OutcomeTable() = default;
 
-    /// Builds the table. Throws cascade::ParseError for a row without quality or a duplicate
-    /// (query, model) (possible when the log was built in code).
-    explicit OutcomeTable(const OutcomeLog& log) : source_(log.source) {
+    /// Builds the table. Throws cascade::ParseError for a row without quality, a negative or
+    /// infinite cost, costs adding up past the readers' limit, or a duplicate (query, model)
+    /// (possible when the log was built in code), and, before allocating it, for a table of more
+    /// than options.max_cells cells.
+    explicit OutcomeTable(const OutcomeLog& log, const TableOptions& options = {}) : source_(log.source) {
         std::unordered_map<std::string_view, std::size_t> query_of;
         std::unordered_map<std::string_view, std::size_t> model_of;
         std::vector<std::size_t> q_of_row(log.rows.size());
         std::vector<std::size_t> m_of_row(log.rows.size());
         query_of.reserve(log.rows.size());
+        double total_cost = 0.0;
         for (std::size_t r = 0; r < log.rows.size(); ++r) {
             const Outcome& o = log.rows[r];
             const std::size_t line = r < log.lines.size() ? log.lines[r] : 0;
             if (!o.quality) throw ParseError(source_, line, "quality is empty; label every outcome before replay");
+            // Rows made in code were not checked by a reader.
+            if (!(o.cost >= 0.0) || !std::isfinite(o.cost)) {
+                throw ParseError(source_, line,
+                                 "cost " + detail::format_number(o.cost) + " must be a finite number >= 0");
+            }
+            total_cost += o.cost;
+            if (!(total_cost <= detail::max_total_cost)) {
+                throw ParseError(source_, line, detail::total_cost_error(o.cost, o.model));
+            }
             const auto q = query_of.try_emplace(o.query_id, queries_.size());
             if (q.second) {
                 queries_.push_back(o.query_id);
@@ -397,7 +484,16 @@ public:
             m_of_row[r] = m.first->second;
         }
         const std::size_t nq = queries_.size();
-        columns_.resize(models_.size());
+        const std::size_t nm = models_.size();
+        if (nm > 0 && nq > options.max_cells / nm) {
+            throw ParseError(
+                source_, 0,
+                std::to_string(nq) + " queries x " + std::to_string(nm) + " models make a table of more than " +
+                    std::to_string(options.max_cells) +
+                    " cells (TableOptions::max_cells, cascade-eval --max-table-cells); most queries lack most "
+                    "models: is the model column right?");
+        }
+        columns_.resize(nm);
         for (Column& c : columns_) {
             c.quality.assign(nq, 0.0);
             c.cost.assign(nq, 0.0);

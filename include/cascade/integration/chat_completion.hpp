@@ -195,14 +195,21 @@ inline std::optional<std::int64_t> parse_http_date(std::string_view s) noexcept 
 
 /// The wait a Retry-After header asks for: delay-seconds ("120") or an HTTP-date ("Wed, 21 Oct
 /// 2015 07:28:00 GMT", measured from `now`). Empty when the header is absent or unreadable; a date
-/// in the past is a wait of zero; a wait is at most 100 years.
+/// in the past is a wait of zero; a wait is at most 100 years, whatever the number of digits.
 inline std::optional<std::chrono::nanoseconds> parse_retry_after(
     std::string_view header, std::chrono::system_clock::time_point now = std::chrono::system_clock::now()) {
     // Longer than any retry policy waits, and far from overflowing nanoseconds.
     constexpr std::int64_t longest = std::int64_t{100} * 365 * 86400;
     header = detail::trim_ascii(header);
-    std::int64_t seconds = 0;
-    if (detail::read_digits(header, seconds)) return std::chrono::seconds(std::min(seconds, longest));
+    if (!header.empty() && std::all_of(header.begin(), header.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) {
+        // Any number of digits: the value saturates at the cap instead of overflowing, so a longer
+        // number never means a shorter wait.
+        std::int64_t seconds = 0;
+        for (const char ch : header) {
+            seconds = std::min(seconds * 10 + (ch - '0'), longest);
+        }
+        return std::chrono::seconds(seconds);
+    }
     if (const auto when = detail::parse_http_date(header)) {
         const auto now_s = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
         return std::chrono::seconds(std::min(*when > now_s ? *when - now_s : 0, longest));

@@ -101,7 +101,8 @@ public:
     };
 
     /// Throws std::invalid_argument for a policy that cannot work (see validate(BreakerPolicy)).
-    explicit CircuitBreaker(BreakerPolicy policy, Clock clock = {}, std::string name = "breaker")
+    /// `name`, when given, is said in BreakerOpen's message and is the source of its events.
+    explicit CircuitBreaker(BreakerPolicy policy, Clock clock = {}, std::string name = {})
         : policy_((validate(policy), policy)), clock_(std::move(clock)), name_(std::move(name)) {}
 
     CircuitBreaker(const CircuitBreaker&) = delete;
@@ -148,7 +149,8 @@ public:
         }
     }
 
-    void record_failure(Ticket ticket) {
+    /// True when this failure opened the breaker.
+    bool record_failure(Ticket ticket) {
         failures_.fetch_add(1, std::memory_order_relaxed);
         bool opened = false;
         if (ticket.probe) {
@@ -164,6 +166,7 @@ public:
             }
         }
         if (opened && hook_) notify();  // outside the lock: the hook may read the breaker
+        return opened;
     }
 
     /// Reports each opening to `hook` as an EventKind::breaker_opened event from `source`, which
@@ -212,7 +215,8 @@ private:
 
     [[noreturn]] void reject(std::chrono::nanoseconds wait, const char* why) {
         rejected_.fetch_add(1, std::memory_order_relaxed);
-        throw BreakerOpen("cascade: circuit breaker \"" + name_ + "\" refused the call: " + why + " (retry in " +
+        const std::string breaker = name_.empty() ? "circuit breaker" : "circuit breaker \"" + name_ + "\"";
+        throw BreakerOpen("cascade: " + breaker + " refused the call: " + why + " (retry in " +
                               detail::describe_duration(wait) + ")",
                           wait);
     }
@@ -224,16 +228,7 @@ private:
         return true;
     }
 
-    void notify() noexcept {
-        try {
-            Event e;
-            e.kind = EventKind::breaker_opened;
-            e.source = name_;
-            hook_(e);
-        } catch (...) {
-            // The breaker's state must not depend on a hook; there is nowhere else to report.
-        }
-    }
+    void notify() noexcept { detail::report_wrapper_event(detail::wrapper_event(EventKind::breaker_opened, name_, nullptr), &hook_, nullptr); }
 
     BreakerPolicy policy_;
     Clock clock_;
@@ -277,7 +272,8 @@ public:
     Model& model() noexcept { return model_; }
 
     /// Reports each opening of the breaker to `hook` (EventKind::breaker_opened, from `source`).
-    /// Call it before the wrapper is used; it sets the hook of the shared breaker.
+    /// Call it before the wrapper is used; it sets the hook of the shared breaker. A cascade's own
+    /// hook (CascadeOptions::on_event) hears the opening a call of its query caused without this.
     Breaking&& with_event_hook(EventHook hook, std::string source) && {
         breaker_->set_event_hook(std::move(hook), std::move(source));
         return std::move(*this);
@@ -295,7 +291,9 @@ private:
             return answer;
         } catch (...) {
             if (counts_(std::current_exception())) {
-                breaker_->record_failure(ticket);
+                if (breaker_->record_failure(ticket) && context != nullptr && context->reports_events()) {
+                    context->report(detail::wrapper_event(EventKind::breaker_opened, breaker_->name(), context));
+                }
             } else {
                 breaker_->record_neutral(ticket);
             }

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <exception>
+#include <limits>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -13,7 +14,9 @@
 #include <utility>
 
 #include "../core/call_context.hpp"
+#include "../core/cost.hpp"
 #include "../core/detail/callable_traits.hpp"
+#include "../core/event.hpp"
 #include "../detail/counters.hpp"
 #include "detail/model_wrapper.hpp"
 #include "detail/runtime_common.hpp"
@@ -46,6 +49,12 @@ struct BudgetStats {
     std::uint64_t refusals = 0;      ///< reservations refused (the budget could not cover them)
     std::uint64_t overruns = 0;      ///< calls settled above their estimate
     double overrun = 0.0;            ///< dollars spent above those estimates, in all
+    /// calls settled with an actual cost that is NaN, infinite, negative or above
+    /// cascade::max_dollars, or whose cost function threw (with_budget): charged the estimate
+    std::uint64_t cost_errors = 0;
+    /// `spent` reached the most its counter holds and stopped there (only overruns of absurd size,
+    /// above cascade::max_dollars in all, can do it)
+    bool saturated = false;
 
     [[nodiscard]] double remaining() const noexcept {
         const double left = limit - spent - reserved;
@@ -68,7 +77,9 @@ struct BudgetStats {
 /// the estimate**: that is what keeps the spend within the budget. If it does, the excess is
 /// still recorded (the money is gone; stats().overruns counts it) and the spend may pass the
 /// limit by at most that excess; further reservations are refused. Amounts are kept in whole
-/// nano-dollars, so the totals are exact.
+/// nano-dollars, each rounded up, so the totals are exact and a reservation never holds less than
+/// its estimate (a $4e-10 estimate reserves, and a $4e-10 cost spends, $1e-9). Every amount, the
+/// budget too, is at most cascade::max_dollars ($1e10).
 ///
 /// Thread-safety: every member may be called from any thread; none takes a lock. A Budget neither
 /// moves nor copies: share it by reference, and keep it alive while reservations are out.
@@ -107,16 +118,19 @@ public:
         std::uint64_t nano_;
     };
 
-    /// Throws std::invalid_argument for a NaN, infinite or negative amount.
-    explicit Budget(double dollars) : limit_(detail::to_nano_dollars(checked(dollars, "cascade::Budget", "the budget"))) {}
+    /// Throws std::invalid_argument for a NaN, infinite or negative amount, or one above
+    /// cascade::max_dollars (a budget that large could not be counted).
+    explicit Budget(double dollars)
+        : limit_(detail::to_nano_dollars_up(checked(dollars, "cascade::Budget", "the budget"))) {}
 
     Budget(const Budget&) = delete;
     Budget& operator=(const Budget&) = delete;
 
     /// Claims `estimate` dollars for a call, or returns nothing when the budget cannot cover it.
-    /// Throws std::invalid_argument for a NaN, infinite or negative estimate.
+    /// Throws std::invalid_argument for a NaN, infinite or negative estimate, or one above
+    /// cascade::max_dollars.
     [[nodiscard]] std::optional<Reservation> reserve(double estimate) {
-        const std::uint64_t want = detail::to_nano_dollars(checked(estimate, "cascade::Budget::reserve", "the estimate"));
+        const std::uint64_t want = detail::to_nano_dollars_up(checked(estimate, "cascade::Budget::reserve", "the estimate"));
         std::uint64_t now = committed_.load(std::memory_order_relaxed);
         do {
             if (now > limit_ || want > limit_ - now) {
@@ -129,20 +143,26 @@ public:
     }
 
     /// Turns a reservation into spend: `actual` dollars replace the estimate. An `actual` that is
-    /// NaN, infinite or negative is charged as the estimate (the call did happen; its price is
-    /// unknown). Settling a reservation that is no longer active does nothing.
+    /// NaN, infinite, negative or above cascade::max_dollars is charged as the estimate (the call
+    /// did happen; its price is unknown) and counted in stats().cost_errors. Settling a
+    /// reservation that is no longer active does nothing.
     void settle(Reservation&& reservation, double actual) noexcept {
         if (!reservation.active()) return;
         const std::uint64_t held = reservation.nano_;
-        const std::uint64_t cost = actual >= 0.0 && std::isfinite(actual) ? detail::to_nano_dollars(actual) : held;
+        const bool valid = actual >= 0.0 && actual <= max_dollars;
+        if (!valid) cost_errors_.fetch_add(1, std::memory_order_relaxed);
+        const std::uint64_t cost = valid ? detail::to_nano_dollars_up(actual) : held;
         reservation.budget_ = nullptr;
-        spent_.fetch_add(cost, std::memory_order_relaxed);
+        add_saturating(spent_, cost);
         if (cost <= held) {
             committed_.fetch_sub(held - cost, std::memory_order_acq_rel);
         } else {
-            committed_.fetch_add(cost - held, std::memory_order_acq_rel);
+            // Each amount is at most max_dollars, 1e19 nano-dollars, so the committed total stays
+            // below 2^64 unless overruns of that size pile up; it then holds at the maximum (and
+            // refuses every reservation) instead of wrapping.
+            add_saturating(committed_, cost - held);
             overruns_.fetch_add(1, std::memory_order_relaxed);
-            overrun_nano_.fetch_add(cost - held, std::memory_order_relaxed);
+            add_saturating(overrun_nano_, cost - held);
         }
     }
 
@@ -165,6 +185,8 @@ public:
         s.refusals = refusals_.load(std::memory_order_relaxed);
         s.overruns = overruns_.load(std::memory_order_relaxed);
         s.overrun = detail::from_nano_dollars(overrun_nano_.load(std::memory_order_relaxed));
+        s.cost_errors = cost_errors_.load(std::memory_order_relaxed);
+        s.saturated = spent == detail::max_count;
         return s;
     }
 
@@ -174,7 +196,21 @@ private:
             throw std::invalid_argument(std::string(where) + ": " + what + " must be a finite number of dollars >= 0, got " +
                                         detail::describe_number(dollars));
         }
+        if (dollars > max_dollars) {
+            throw std::invalid_argument(std::string(where) + ": " + what + " must be at most $" +
+                                        detail::describe_number(max_dollars) +
+                                        " (cascade::max_dollars, what the budget can count in nano-dollars), got $" +
+                                        detail::describe_number(dollars));
+        }
         return dollars;
+    }
+
+    // An addition that holds at the maximum instead of wrapping; only absurd overruns reach it.
+    static void add_saturating(std::atomic<std::uint64_t>& total, std::uint64_t delta) noexcept {
+        std::uint64_t now = total.load(std::memory_order_relaxed);
+        while (!total.compare_exchange_weak(now, now > detail::max_count - delta ? detail::max_count : now + delta,
+                                            std::memory_order_acq_rel, std::memory_order_relaxed)) {
+        }
     }
 
     void give_back(std::uint64_t nano) noexcept { committed_.fetch_sub(nano, std::memory_order_acq_rel); }
@@ -186,6 +222,7 @@ private:
     std::atomic<std::uint64_t> refusals_{0};
     std::atomic<std::uint64_t> overruns_{0};
     std::atomic<std::uint64_t> overrun_nano_{0};
+    std::atomic<std::uint64_t> cost_errors_{0};
 };
 
 /// Charges every call the same: the estimate (a model with a fixed price per call).
@@ -224,6 +261,7 @@ private:
         using Response = detail::model_response_t<Model, Request>;
         auto reservation = budget_->reserve(estimate_);
         if (!reservation) {
+            if (context != nullptr) context->report(detail::wrapper_event(EventKind::budget_refused, {}, context));
             const double left = budget_->remaining();
             throw BudgetExhausted("cascade: budget exhausted: a call estimated at $" + detail::describe_number(estimate_) +
                                       " does not fit in the $" + detail::describe_number(left) + " left of $" +
@@ -251,7 +289,9 @@ private:
                     return static_cast<double>(cost_fn_(answer));
                 }
             } catch (...) {
-                return estimate_;  // the call happened; charge the most it could cost
+                // Not a price: settle() charges the estimate (the call happened; the most it
+                // could cost) and counts a cost error, as for a cost that is NaN.
+                return std::numeric_limits<double>::quiet_NaN();
             }
         }
     }
@@ -272,7 +312,11 @@ private:
 ///     auto big = cascade::with_budget(call_big, budget, 0.02, [](const Reply& r) { return r.tokens * 15e-6; });
 ///
 /// The estimate must bound the actual cost (see Budget). A cost function that throws, or returns
-/// NaN, infinity or a negative value, charges the estimate. A call that throws is not charged.
+/// NaN, infinity, a negative value or one above cascade::max_dollars, charges the estimate and is
+/// counted in BudgetStats::cost_errors (the rule a Cascade applies to a tier's cost function). A
+/// call that throws is not charged; a call that answers is, however long it took (a cascade that
+/// drops it for its tier's time limit still paid for it). A refused call is reported to the
+/// query's hook (CascadeOptions::on_event) as EventKind::budget_refused.
 /// The budget is shared, not owned. Throws std::invalid_argument for an estimate that is not a
 /// finite number > 0.
 template <class Model, class CostFn = ChargeEstimate>

@@ -202,17 +202,6 @@ private:
 };
 
 namespace detail {
-inline void notify_cache_hit(const EventHook& hook, const std::string& source) noexcept {
-    try {
-        Event e;
-        e.kind = EventKind::cache_hit;
-        e.source = source;
-        hook(e);
-    } catch (...) {
-        // A hit is served whatever the hook does; there is nowhere else to report.
-    }
-}
-
 template <class T>
 struct is_lru_cache : std::false_type {};
 template <class K, class V, class C, class H, class E>
@@ -237,7 +226,8 @@ public:
     Cache& cache() noexcept { return *cache_; }
     Model& model() noexcept { return model_; }
 
-    /// Reports each hit to `hook` as an EventKind::cache_hit event from `source`.
+    /// Reports each hit to `hook` as an EventKind::cache_hit event from `source`. A cascade's own
+    /// hook (CascadeOptions::on_event) hears the hits in its queries without this.
     CachedModel&& with_event_hook(EventHook hook, std::string source) && {
         hook_ = std::move(hook);
         source_ = std::move(source);
@@ -256,7 +246,10 @@ private:
                       "cascade::with_cache: the cache's value type must be the model's response type");
         auto key = static_cast<typename Cache::key_type>(key_fn_(request));
         if (auto hit = cache_->find(key)) {
-            if (hook_) detail::notify_cache_hit(hook_, source_);
+            if (hook_ || (context != nullptr && context->reports_events())) {
+                detail::report_wrapper_event(detail::wrapper_event(EventKind::cache_hit, source_, context), &hook_,
+                                             context);
+            }
             return *hit;
         }
         Response answer = detail::call_model(model_, request, context);
@@ -346,7 +339,7 @@ public:
                       "(cascade::Result<Response> for a Cascade, cascade::Routed<Response> for a Router)");
         auto key = static_cast<typename Cache::key_type>(key_fn_(request));
         if (auto hit = cache_->find(key)) {
-            if (hook_) detail::notify_cache_hit(hook_, source_);
+            if (hook_) detail::report_wrapper_event(detail::wrapper_event(EventKind::cache_hit, source_, nullptr), &hook_, nullptr);
             return *hit;
         }
         Out result = runner_.run(request);
@@ -361,7 +354,8 @@ public:
     std::remove_reference_t<Runner>& runner() noexcept { return runner_; }
     Cache& cache() noexcept { return *cache_; }
 
-    /// Reports each hit to `hook` as an EventKind::cache_hit event from `source`.
+    /// Reports each hit to `hook` as an EventKind::cache_hit event from `source`. A hit runs no
+    /// query, so no cascade's hook hears it: this is the only hook that does.
     ResultCached&& with_event_hook(EventHook hook, std::string source) && {
         hook_ = std::move(hook);
         source_ = std::move(source);

@@ -15,6 +15,8 @@
 
 #include "../core/call_context.hpp"
 #include "../core/detail/callable_traits.hpp"
+#include "../core/detail/exception_text.hpp"
+#include "../core/event.hpp"
 #include "detail/model_wrapper.hpp"
 #include "detail/runtime_common.hpp"
 
@@ -30,7 +32,8 @@ public:
 /// A model that lets at most `max_in_flight` calls run at once, e.g. to stay under a provider's
 /// concurrency quota or a local server's capacity. A call that finds every slot taken waits, up
 /// to `max_wait` and never past the call's deadline (CallContext), then throws
-/// ConcurrencyLimitReached. Copies share the slots.
+/// ConcurrencyLimitReached. Copies share the slots. A call refused so is reported to the query's
+/// hook (CascadeOptions::on_event) as EventKind::concurrency_limited.
 ///
 ///     auto mini = cascade::tier("mini", cascade::with_concurrency_limit(call_mini, 8), ...);
 ///
@@ -49,7 +52,7 @@ public:
         }
         if (max_wait_ && *max_wait_ < std::chrono::nanoseconds::zero()) {
             throw std::invalid_argument("cascade::with_concurrency_limit: max_wait must be >= 0, got " +
-                                        std::to_string(max_wait_->count()) + " ns");
+                                        detail::describe_duration(*max_wait_));
         }
         slots_->free = max_in_flight;
     }
@@ -65,7 +68,7 @@ private:
 
     template <class Request>
     detail::model_response_t<Model, Request> call(const Request& request, const CallContext* context) {
-        Slot slot(*slots_, context ? wait_budget(*context) : max_wait_);
+        Slot slot(*slots_, context ? wait_budget(*context) : max_wait_, context);
         return detail::call_model(model_, request, context);
     }
 
@@ -79,14 +82,20 @@ private:
     // Holds one slot for the length of a call, released however the call ends.
     class Slot {
     public:
-        Slot(Slots& slots, std::optional<std::chrono::nanoseconds> wait) : slots_(slots) {
+        Slot(Slots& slots, std::optional<std::chrono::nanoseconds> wait, const CallContext* context) : slots_(slots) {
             std::unique_lock<std::mutex> lock(slots_.mutex);
             const auto has_free = [this] { return slots_.free > 0; };
             if (!wait) {
                 slots_.freed.wait(lock, has_free);
             } else if (!slots_.freed.wait_for(lock, *wait, has_free)) {
-                throw ConcurrencyLimitReached("cascade::with_concurrency_limit: all " + std::to_string(slots_.taken) +
-                                              " slots stayed busy for " + std::to_string(wait->count()) + " ns");
+                const std::size_t busy = slots_.taken;
+                lock.unlock();
+                if (context != nullptr) {
+                    context->report(detail::wrapper_event(EventKind::concurrency_limited, {}, context));
+                }
+                throw ConcurrencyLimitReached("cascade::with_concurrency_limit: " +
+                                              (busy == 1 ? std::string("the only slot") : "all " + detail::count_of(busy, "slot")) +
+                                              " stayed busy for " + detail::describe_duration(*wait));
             }
             --slots_.free;
             ++slots_.taken;

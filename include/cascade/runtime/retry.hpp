@@ -170,7 +170,8 @@ public:
     Model& model() noexcept { return model_; }
 
     /// Reports each retry to `hook` as an EventKind::retried event from `source`, with the error
-    /// being retried as its detail (e.g. pass the cascade's hook and the tier's name).
+    /// being retried as its detail. A cascade's own hook (CascadeOptions::on_event) hears the
+    /// retries without this; use it for a hook of the wrapper's own.
     Retrying&& with_event_hook(EventHook hook, std::string source) && {
         state_->hook = std::move(hook);
         state_->source = std::move(source);
@@ -217,7 +218,7 @@ private:
                 c.give_ups_.fetch_add(1, std::memory_order_relaxed);
                 std::rethrow_exception(error);
             }
-            if (state_->hook) notify(error);
+            if (state_->hook || (context != nullptr && context->reports_events())) notify(error, context);
             c.waited_ns_.fetch_add(pause(wait, context).count(), std::memory_order_relaxed);
             if (context && context->cancel_requested()) {
                 c.give_ups_.fetch_add(1, std::memory_order_relaxed);
@@ -244,17 +245,15 @@ private:
         return slept;
     }
 
-    void notify(const std::exception_ptr& error) noexcept {
+    void notify(const std::exception_ptr& error, const CallContext* context) noexcept {
         try {
             const std::string what = detail::describe_exception(error);
-            Event e;
-            e.kind = EventKind::retried;
-            e.source = state_->source;
+            Event e = detail::wrapper_event(EventKind::retried, state_->source, context);
             e.detail = what;
-            state_->hook(e);
+            detail::report_wrapper_event(e, &state_->hook, context);
         } catch (...) {
-            // A failing hook must not turn a retry into a failure; the cascade counts its own
-            // hook's errors, and this one has nowhere to report.
+            // The error's text could not be made (out of memory): the retry goes on unreported
+            // rather than fail.
         }
     }
 

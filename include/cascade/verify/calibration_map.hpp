@@ -131,14 +131,24 @@ public:
         }
     }
 
-    /// The probability of being right at `score` (NaN gives NaN).
+    /// The probability of being right at `score` (NaN gives NaN): always between the y of the
+    /// knots around it, whatever finite x the knots have.
     double operator()(double score) const {
         if (std::isnan(score)) return score;
         if (score <= x_.front()) return y_.front();
         if (score >= x_.back()) return y_.back();
         const auto hi = static_cast<std::size_t>(std::upper_bound(x_.begin(), x_.end(), score) - x_.begin());
         const std::size_t lo = hi - 1;
-        const double t = (score - x_[lo]) / (x_[hi] - x_[lo]);
+        double offset = score - x_[lo];
+        double span = x_[hi] - x_[lo];
+        if (!std::isfinite(span)) {
+            // Knots of opposite sign near the ends of the double range are further apart than a
+            // double holds; halved, both distances fit, and their ratio is the same.
+            offset = score / 2 - x_[lo] / 2;
+            span = x_[hi] / 2 - x_[lo] / 2;
+        }
+        // Rounding may put the ratio a hair outside [0, 1]; the result must stay between the knots.
+        const double t = std::clamp(offset / span, 0.0, 1.0);
         return y_[lo] + t * (y_[hi] - y_[lo]);
     }
 

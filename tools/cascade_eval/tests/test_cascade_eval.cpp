@@ -11,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <sys/stat.h>  // mkfifo
 #include <sys/wait.h>
 #include <vector>
 
@@ -320,4 +321,209 @@ TEST_CASE("route trains the text scorer and reports APGR and CPT on the test log
     const Run same = run({"route", "--train", "x", "--train-queries", "y", "--test", "z", "--test-queries", "w", "--weak", "a",
                           "--strong", "a"});
     CHECK(same.code == 2);
+}
+
+namespace {
+
+std::vector<std::string> column_of(const cascade::OutcomeLog& log, bool ids) {
+    std::vector<std::string> out;
+    for (const auto& o : log.rows) out.push_back(ids ? o.query_id : o.model);
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("input that cannot be read is an error with the file's name, never a shorter log") {
+    // A directory opens but cannot be read.
+    const Run d = run({"calibrate", "--train", dir().string(), "--reference", "big"});
+    CHECK(d.code == 1);
+    CHECK(d.err.find(dir().string() + ": cannot read") != std::string::npos);
+    CHECK(d.err.find("empty") == std::string::npos);
+
+    // A pipe with two good lines, then one line with no end: the limit stops it, naming the line.
+    const fs::path fifo = dir() / "pipe.jsonl";
+    fs::remove(fifo);
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    const std::string good =
+        "{\"query_id\":\"q1\",\"model\":\"big\",\"quality\":1,\"cost\":0.1}\n"
+        "{\"query_id\":\"q2\",\"model\":\"big\",\"quality\":1,\"cost\":0.1}\n";
+    const std::string feeder =
+        "(printf '%s' " + quote(good) + "; head -c 3000000 /dev/zero) > " + quote(fifo.string()) + " 2>/dev/null &";
+    REQUIRE(std::system(feeder.c_str()) == 0);
+    const Run p = run({"calibrate", "--train", fifo.string(), "--reference", "big"});
+    CHECK(p.code == 1);
+    CHECK(p.err.find("pipe.jsonl:3: the line is longer than the limit of 1048576 bytes") != std::string::npos);
+    CHECK(p.out.empty());
+    fs::remove(fifo);
+
+    // An endless file: refused at the limit, not by running out of memory.
+    const Run z = run({"calibrate", "--train", "/dev/zero", "--reference", "big"});
+    CHECK(z.code == 1);
+    CHECK(z.err.find("/dev/zero:1: the record is longer than the limit of 1048576 bytes") != std::string::npos);
+}
+
+TEST_CASE("--max-line-bytes and --max-models-per-query set the readers' limits") {
+    const std::string path = write("wide_row.csv", "query_id,model,quality,cost\nq1,big,1,0.1\n" +
+                                                       std::string(80, 'q') + ",big,1,0.1\nq1,small,1,0.01\n")
+                                 .string();
+    const Run r = run({"curve", "--log", path, "--chain", "small,big", "--max-line-bytes", "64"});
+    CHECK(r.code == 1);
+    CHECK(r.err.find("wide_row.csv:3: the record is longer than the limit of 64 bytes") != std::string::npos);
+    CHECK(run({"curve", "--log", path, "--chain", "small,big", "--max-line-bytes", "100"}).err.find("limit") ==
+          std::string::npos);
+
+    const Run m = run({"calibrate", "--train", train_csv, "--reference", "big", "--max-models-per-query", "2"});
+    CHECK(m.code == 1);
+    CHECK(m.err.find("train.csv:4: query \"q0\" has outcomes for more than 2 models") != std::string::npos);
+    CHECK(run({"split", "--log", train_csv, "--train-out", "x.csv", "--test-out", "y.csv", "--max-line-bytes", "0"})
+              .code == 2);
+
+    const Run t = run({"curve", "--log", train_csv, "--chain", "small,big", "--max-table-cells", "1799"});
+    CHECK(t.code == 1);
+    CHECK(t.err.find("train.csv: 600 queries x 3 models make a table of more than 1799 cells") != std::string::npos);
+    CHECK(run({"curve", "--log", train_csv, "--chain", "small,big", "--max-table-cells", "1800"}).code == 0);
+}
+
+TEST_CASE("a log whose chains outnumber --max-chains is refused before the search, saying what to do") {
+    std::string text = "query_id,model,quality,cost,confidence\n";
+    for (const char* q : {"q1", "q2"}) {
+        for (int m = 0; m < 60; ++m) {
+            text += std::string(q) + ",m" + std::to_string(m) + ",1," + std::to_string(m + 1) + ",0.5\n";
+        }
+    }
+    const std::string path = write("wide.csv", text).string();
+    const Run r = run({"calibrate", "--train", path, "--reference", "m59"});
+    CHECK(r.code == 2);
+    CHECK(r.err.find("chains of 1 to 3 of 60 models number 36050, more than max_chains (10000)") != std::string::npos);
+    CHECK(r.err.find("--max-chains") != std::string::npos);
+    const Run named = run({"calibrate", "--train", path, "--reference", "m59", "--models", "m0,m1,m59", "--json"});
+    INFO(named.err);
+    CHECK(named.code == 0);
+    CHECK(at(parse_json(named.out), "chains_searched").as_number() == 7);
+    const Run raised =
+        run({"calibrate", "--train", path, "--reference", "m59", "--max-tiers", "2", "--max-chains", "1830", "--json"});
+    INFO(raised.err);
+    CHECK(raised.code == 0);
+    CHECK(at(parse_json(raised.out), "chains_searched").as_number() == 1830);
+}
+
+TEST_CASE("costs that add up past what a sum can hold are refused, never printed as inf or nan") {
+    const std::string path =
+        write("huge_costs.csv",
+              "query_id,model,quality,cost\nq1,big,1,9e299\nq2,big,1,9e299\nq1,small,1,1\nq2,small,0,1\n")
+            .string();
+    const Run r = run({"calibrate", "--train", path, "--reference", "big"});
+    CHECK(r.code == 1);
+    CHECK(r.err.find("huge_costs.csv:3: the costs add up to more than 1e+300 dollars") != std::string::npos);
+    for (const std::string& text : {r.out, r.err}) {
+        CHECK(text.find("inf") == std::string::npos);
+        CHECK(text.find("nan") == std::string::npos);
+    }
+
+    // Just under the limit every figure is finite, and prices too large for digits print in full.
+    const std::string near = write("near_limit.csv",
+                                   "query_id,model,quality,cost,confidence\nq1,big,1,3e299,\nq2,big,1,3e299,\n"
+                                   "q1,small,1,2e299,0.9\nq2,small,0,1e299,0.1\n")
+                                 .string();
+    const Run ok = run({"calibrate", "--train", near, "--reference", "big", "--naive", "--target", "0.5"});
+    INFO(ok.err);
+    CHECK(ok.code == 0);
+    CHECK(ok.out.find("$1.5e+299") != std::string::npos);
+    CHECK(ok.out.find("$3e+299") != std::string::npos);
+    CHECK(ok.out.find("50.0%") != std::string::npos);
+    CHECK(ok.out.find("inf") == std::string::npos);
+    CHECK(ok.out.find("nan") == std::string::npos);
+}
+
+TEST_CASE("split refuses ids JSON Lines cannot hold, and what it writes reads back the same") {
+    std::string text = "query_id,model,quality,cost\n";
+    for (int i = 0; i < 20; ++i) {
+        // Ids that differ only in a byte that is not UTF-8: escaping it lossily would merge them.
+        const std::string id = "id-" + std::to_string(i % 10) + (i < 10 ? "\xff" : "\xfe");
+        text += id + ",big,1,0.1\n" + id + ",small," + (i % 2 ? "1" : "0") + ",0.01\n";
+    }
+    const std::string log = write("latin1.csv", text).string();
+    const std::string a_jsonl = (dir() / "latin1_a.jsonl").string();
+    const std::string b_jsonl = (dir() / "latin1_b.jsonl").string();
+    fs::remove(a_jsonl);
+    const Run j = run({"split", "--log", log, "--train-out", a_jsonl, "--test-out", b_jsonl});
+    CHECK(j.code == 1);
+    CHECK(j.err.find("latin1.csv:2: query_id \"id-0?\" is not valid UTF-8 (byte 5 is 0xff)") != std::string::npos);
+    CHECK_FALSE(fs::exists(a_jsonl));
+
+    // CSV keeps any bytes: the two parts hold exactly the original rows.
+    const std::string a_csv = (dir() / "latin1_a.csv").string();
+    const std::string b_csv = (dir() / "latin1_b.csv").string();
+    const Run c = run({"split", "--log", log, "--train-out", a_csv, "--test-out", b_csv});
+    INFO(c.err);
+    REQUIRE(c.code == 0);
+    cascade::OutcomeLog both = cascade::read_outcomes(a_csv);
+    const cascade::OutcomeLog b = cascade::read_outcomes(b_csv);
+    both.rows.insert(both.rows.end(), b.rows.begin(), b.rows.end());
+    const cascade::OutcomeLog original = cascade::read_outcomes(log);
+    CHECK(column_of(both, true) == column_of(original, true));
+    CHECK(column_of(both, false) == column_of(original, false));
+
+    // Valid UTF-8, quotes and control characters survive JSON Lines.
+    std::string unicode = "query_id,model,quality,cost\n";
+    for (int i = 0; i < 10; ++i) {
+        const std::string id = "\"caf\xc3\xa9 \xf0\x9f\x98\x80 \"\"" + std::to_string(i) + "\"\"\tx\"";
+        unicode += id + ",big,1,0.1\n" + id + ",sm\xc3\xa5ll,1,0.01\n";
+    }
+    const std::string ulog = write("unicode.csv", unicode).string();
+    const Run u = run({"split", "--log", ulog, "--train-out", a_jsonl, "--test-out", b_jsonl});
+    INFO(u.err);
+    REQUIRE(u.code == 0);
+    cascade::OutcomeLog parts = cascade::read_outcomes(a_jsonl);
+    const cascade::OutcomeLog rest = cascade::read_outcomes(b_jsonl);
+    parts.rows.insert(parts.rows.end(), rest.rows.begin(), rest.rows.end());
+    const cascade::OutcomeLog uorig = cascade::read_outcomes(ulog);
+    CHECK(column_of(parts, true) == column_of(uorig, true));
+    CHECK(column_of(parts, false) == column_of(uorig, false));
+}
+
+TEST_CASE("a test log lacking the reference or a chain model is bad data: exit 1, naming the file") {
+    std::string no_big;
+    std::string no_small;
+    {
+        std::istringstream lines(cascade_eval_tests::outcomes_csv(200, 4));
+        std::string line;
+        while (std::getline(lines, line)) {
+            if (line.find(",big,") == std::string::npos) no_big += line + "\n";
+            if (line.find(",small,") == std::string::npos) no_small += line + "\n";
+        }
+    }
+    const std::string test_no_big = write("test_no_big.csv", no_big).string();
+    const std::string test_no_small = write("test_no_small.csv", no_small).string();
+    const Run r = run({"calibrate", "--train", train_csv, "--test", test_no_big, "--reference", "big"});
+    CHECK(r.code == 1);
+    CHECK(r.err.find("test_no_big.csv: no outcomes for model \"big\" (the reference)") != std::string::npos);
+    const Run c = run({"calibrate", "--train", train_csv, "--test", test_no_small, "--reference", "big", "--models",
+                       "small", "--max-tiers", "1"});
+    CHECK(c.code == 1);
+    CHECK(c.err.find("test_no_small.csv: no outcomes for model \"small\" (in the chain)") != std::string::npos);
+}
+
+TEST_CASE("--seed takes any 64-bit number, --target only a fraction in (0, 1]") {
+    for (const char* seed : {"1234567890123", "18446744073709551615"}) {
+        const Run r =
+            run({"calibrate", "--log", train_csv, "--seed", seed, "--reference", "big", "--max-tiers", "1", "--json"});
+        INFO(seed << ": " << r.err);
+        CHECK(r.code == 0);
+    }
+    const Run split_seed = run({"split", "--log", train_csv, "--seed", "1234567890123", "--train-out",
+                                (dir() / "s_a.csv").string(), "--test-out", (dir() / "s_b.csv").string()});
+    CHECK(split_seed.code == 0);
+    const Run over = run({"calibrate", "--log", train_csv, "--seed", "18446744073709551616", "--reference", "big"});
+    CHECK(over.code == 2);
+    CHECK(over.err.find("--seed: 18446744073709551616 is larger than 18446744073709551615") != std::string::npos);
+    for (const char* target : {"1.2", "0", "-0.5", "1.0000001"}) {
+        const Run r = run({"calibrate", "--train", train_csv, "--reference", "big", "--target", target});
+        INFO(target);
+        CHECK(r.code == 2);
+        CHECK(r.err.find("option --target: a fraction of the reference's quality in (0, 1]") != std::string::npos);
+    }
+    CHECK(run({"calibrate", "--train", train_csv, "--reference", "big", "--target", "1", "--max-tiers", "1"}).code !=
+          2);
 }

@@ -2,6 +2,7 @@
 #ifndef CASCADE_CORE_DETAIL_EXCEPTION_TEXT_HPP
 #define CASCADE_CORE_DETAIL_EXCEPTION_TEXT_HPP
 
+#include <cstddef>
 #include <exception>
 #include <string>
 
@@ -17,6 +18,12 @@ inline std::string describe_exception(const std::exception_ptr& e) {
     } catch (...) {
         return "an exception not derived from std::exception";
     }
+}
+
+// "1 slot", "2 slots": a count and its noun, singular or plural, for messages that print counts
+// (nouns that take an -s).
+inline std::string count_of(std::size_t n, const char* noun) {
+    return std::to_string(n) + " " + noun + (n == 1 ? "" : "s");
 }
 
 }  // namespace cascade::detail

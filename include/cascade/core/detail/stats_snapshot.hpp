@@ -25,9 +25,10 @@ inline std::optional<double> baseline_per_query(std::optional<double> fixed_pric
 // The totals a Cascade's and a Router's snapshots derive alike once their per-tier (per-route)
 // counters are summed: the cost, the latency percentiles and the baseline.
 template <class Snapshot, class Counters>
-void finish_snapshot(Snapshot& s, std::uint64_t cost_nano, const Counters& counters, std::size_t first_bucket,
+void finish_snapshot(Snapshot& s, const Money& cost, const Counters& counters, std::size_t first_bucket,
                      std::optional<double> baseline_query_cost) {
-    s.cost = from_nano_dollars(cost_nano);
+    s.cost = cost.dollars();
+    s.cost_saturated = cost.saturated;
     LatencyBuckets::read_percentiles(counters, first_bucket, s);
     if (baseline_query_cost) s.baseline_cost = *baseline_query_cost * static_cast<double>(s.queries);
 }

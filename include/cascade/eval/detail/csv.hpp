@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "../../core/parse_error.hpp"
+#include "chunked_input.hpp"
 
 namespace cascade::detail {
 
@@ -30,11 +31,19 @@ namespace cascade::detail {
 /// double quote inside an unquoted field (`a"b`): these are how a truncated or hand-edited file
 /// shows, and reading them leniently would silently shift every following field.
 ///
+/// Limits, checked before the memory they guard is taken: a record (with the line breaks inside
+/// its quoted fields, without its own line end) longer than `max_record_bytes` is a ParseError
+/// naming the line it starts on and the limit. A read error is a ParseError too, never taken
+/// for the end of the input.
+///
 /// Reads the stream through a buffer of its own; open files in binary mode so CRLF reaches it.
 /// Not thread-safe (one reader per stream).
 class CsvReader {
 public:
-    CsvReader(std::istream& in, std::string source_name) : in_(in), source_(std::move(source_name)) {}
+    CsvReader(std::istream& in, std::string source_name, std::size_t max_record_bytes = default_max_record_bytes)
+        : input_(in, source_name),
+          source_(std::move(source_name)),
+          max_record_bytes_(max_record_bytes) {}
 
     /// Reads the next record into `fields` (replacing its contents). Returns false at the end of
     /// the input, leaving `fields` empty. Throws cascade::ParseError on malformed input.
@@ -47,6 +56,7 @@ public:
         int c = peek();
         if (c == eof) return false;
         record_line_ = line_;
+        record_bytes_ = 0;
         // A blank line is a record without fields.
         if (c == '\n' || c == '\r') {
             end_of_line();
@@ -71,13 +81,14 @@ public:
                     if (c == '"') {
                         fail(line_, "a double quote inside an unquoted field; quote the field and double the quote");
                     }
-                    field.push_back(static_cast<char>(get()));
+                    append(field, static_cast<char>(get()));
                 }
             }
             fields.push_back(field);
             c = peek();
             if (c == ',') {
                 get();
+                count(1);
                 continue;
             }
             if (c == '\n' || c == '\r') end_of_line();
@@ -94,29 +105,37 @@ private:
     static constexpr int eof = -1;
 
     int peek() {
-        if (pos_ == end_ && !fill()) return eof;
-        return static_cast<unsigned char>(buf_[pos_]);
+        if (input_.available() == 0 && !input_.refill(line_)) return eof;
+        return static_cast<unsigned char>(*input_.data());
     }
     int get() {
         const int c = peek();
-        if (c != eof) ++pos_;
+        if (c != eof) input_.consume(1);
         return c;
     }
-    bool fill() {
-        if (!in_.good()) return false;
-        in_.read(buf_.data(), static_cast<std::streamsize>(buf_.size()));
-        end_ = static_cast<std::size_t>(in_.gcount());
-        pos_ = 0;
-        return end_ > 0;
+
+    // Counts bytes of the current record and stops before a field grows past the limit.
+    void count(std::size_t bytes) {
+        record_bytes_ += bytes;
+        if (record_bytes_ > max_record_bytes_) {
+            fail(record_line_, "the record is longer than the limit of " + std::to_string(max_record_bytes_) +
+                                   " bytes (ReadOptions::max_line_bytes, cascade-eval --max-line-bytes); "
+                                   "is this a CSV file?");
+        }
+    }
+    void append(std::string& field, char c) {
+        count(1);
+        field.push_back(c);
     }
 
     void skip_bom() {
         if (peek() != 0xEF) return;
         // Only a complete BOM is skipped; anything else stays as data. The buffer holds at least
         // three bytes here unless the input is shorter than that.
-        if (end_ - pos_ >= 3 && static_cast<unsigned char>(buf_[pos_ + 1]) == 0xBB &&
-            static_cast<unsigned char>(buf_[pos_ + 2]) == 0xBF) {
-            pos_ += 3;
+        const char* p = input_.data();
+        if (input_.available() >= 3 && static_cast<unsigned char>(p[1]) == 0xBB &&
+            static_cast<unsigned char>(p[2]) == 0xBF) {
+            input_.consume(3);
         }
     }
 
@@ -134,25 +153,25 @@ private:
             if (c == '"') {
                 if (peek() == '"') {
                     get();
-                    field.push_back('"');
+                    count(1);
+                    append(field, '"');
                     continue;
                 }
+                count(2);
                 return;
             }
             if (c == '\r') {
                 // Line ends inside a quoted field are data; count them for later line numbers.
+                append(field, '\r');
                 if (peek() == '\n') {
                     get();
-                    field.push_back('\r');
-                    field.push_back('\n');
-                } else {
-                    field.push_back('\r');
+                    append(field, '\n');
                 }
                 ++line_;
                 continue;
             }
             if (c == '\n') ++line_;
-            field.push_back(static_cast<char>(c));
+            append(field, static_cast<char>(c));
         }
     }
 
@@ -169,11 +188,10 @@ private:
         throw ParseError(source_, line, std::move(reason));
     }
 
-    std::istream& in_;
+    ChunkedInput input_;
     std::string source_;
-    std::vector<char> buf_ = std::vector<char>(std::size_t{1} << 16);
-    std::size_t pos_ = 0;
-    std::size_t end_ = 0;
+    std::size_t max_record_bytes_;
+    std::size_t record_bytes_ = 0;
     std::size_t line_ = 1;
     std::size_t record_line_ = 0;
     bool started_ = false;
