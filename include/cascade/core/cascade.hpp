@@ -80,7 +80,7 @@ public:
         custom_clock_ = !is_default_clock(options_.now);
         // The names live on the heap so that traces stay valid when the cascade is moved.
         std::size_t i = 0;
-        std::apply([&](auto&... t) { ((names_[i] = t.name(), labels_[i] = {names_[i], t.threshold()}, ++i), ...); },
+        std::apply([&](auto&... t) { ((names_[i] = t.name(), labels_[i] = label_of(names_[i], t), ++i), ...); },
                    tiers_);
         has_time_limits_ = std::apply([](const auto&... t) { return (t.time_limit().has_value() || ...); }, tiers_);
         if constexpr (detail::is_hedged_v<tier_t<tier_count - 1>>) {
@@ -661,8 +661,8 @@ private:
         if (progress.stripe) progress.stripe->add(answered ? f_fallbacks : f_unanswered, 1);
     }
 
-    static void record(typename Counters::Stripe& counters, std::size_t tier, const Attempt& a, bool cost_failed,
-                       bool answered_loser = false) noexcept {
+    void record(typename Counters::Stripe& counters, std::size_t tier, const Attempt& a, bool cost_failed,
+                bool answered_loser = false) const noexcept {
         const std::size_t base = tier * tier_fields;
         std::size_t status_field = f_accepted;
         switch (a.status) {
@@ -679,14 +679,15 @@ private:
         counters.add(base + status_field, 1);
         if (answered_loser) counters.add(base + f_cancelled_answered, 1);
         if (cost_failed) counters.add(base + f_cost_errors, 1);
-        add_money(counters, base, a.cost);
+        // A call at the tier's fixed price, the common case, adds the parts split once for all.
+        const Label& label = labels_[tier];
+        add_money(counters, base, a.cost == label.price ? label.price_money : detail::Money::of(a.cost));
         counters.add(base + f_latency_ns, static_cast<std::uint64_t>(a.latency.count()));
     }
 
     // Adds a call's cost (at most max_dollars, see detail::attempt) to a tier's counters; a total
     // that would wrap stops at its maximum, which stats() reports as cost_saturated.
-    static void add_money(typename Counters::Stripe& counters, std::size_t base, double dollars) noexcept {
-        const detail::Money m = detail::Money::of(dollars);
+    static void add_money(typename Counters::Stripe& counters, std::size_t base, const detail::Money& m) noexcept {
         if (m.nano) counters.add_saturating(base + f_cost_nano, m.nano);
         if (m.femto) counters.add_saturating(base + f_cost_femto, m.femto);
     }
@@ -699,7 +700,20 @@ private:
     struct Label {
         std::string_view name;
         double threshold = 0.0;
+        double price = -1.0;         // the fixed price per call; -1 (no cost equals it) without one
+        detail::Money price_money;  // that price as the counters add it
     };
+    template <class T>
+    static Label label_of(std::string_view name, const T& tier) {
+        Label label;
+        label.name = name;
+        label.threshold = tier.threshold();
+        if (const auto price = tier.fixed_price()) {
+            label.price = *price;
+            label.price_money = detail::Money::of(*price);
+        }
+        return label;
+    }
     std::array<Label, tier_count> labels_{};
     bool has_time_limits_ = false;
     bool custom_clock_ = false;  // options_.now is the user's, called through std::function
