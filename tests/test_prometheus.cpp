@@ -76,6 +76,9 @@ TEST_CASE("renders a cascade's stats in the text exposition format") {
         "# HELP qa_cost_dollars_total Dollars spent, over all tiers.\n"
         "# TYPE qa_cost_dollars_total counter\n"
         "qa_cost_dollars_total{env=\"prod\"} 0.0125\n"
+        "# HELP qa_cost_saturated 1 when the dollars spent reached the most the counters hold and stopped there.\n"
+        "# TYPE qa_cost_saturated gauge\n"
+        "qa_cost_saturated{env=\"prod\"} 0\n"
         "# HELP qa_baseline_cost_dollars What the same queries would have cost on the last tier alone.\n"
         "# TYPE qa_baseline_cost_dollars gauge\n"
         "qa_baseline_cost_dollars{env=\"prod\"} 0.05\n"
@@ -137,7 +140,9 @@ TEST_CASE("renders a router's stats with a line per route") {
     hard.unanswered = 1;
     hard.cost = 0.2;
     s.routes = {easy, hard};
+    s.cost_saturated = true;
     const std::string text = cascade::prometheus_text(s, "router");
+    CHECK(contains(text, "# TYPE router_cost_saturated gauge\nrouter_cost_saturated 1\n"));
     CHECK(contains(text, "# TYPE router_queries_total counter\nrouter_queries_total 5\n"));
     CHECK(contains(text, "router_scorer_errors_total 1\n"));
     CHECK(contains(text, "router_route_queries_total{route=\"mini>big\"} 3\nrouter_route_queries_total{route=\"big\"} 2\n"));
@@ -194,6 +199,8 @@ TEST_CASE("renders the runtime wrappers' counters") {
     budget.limit = 25.0;
     budget.spent = 1.5;
     budget.refusals = 4;
+    budget.cost_errors = 2;
+    budget.saturated = true;
     cascade::PrometheusWriter w;
     w.add(retry, "app", {{"tier", "mini"}});
     w.add(breaker, "app", {{"tier", "mini"}});
@@ -208,6 +215,8 @@ TEST_CASE("renders the runtime wrappers' counters") {
     CHECK(contains(text, "app_budget_limit_dollars 25\n"));
     CHECK(contains(text, "app_budget_spent_dollars_total 1.5\n"));
     CHECK(contains(text, "app_budget_refusals_total 4\n"));
+    CHECK(contains(text, "app_budget_cost_errors_total 2\n"));
+    CHECK(contains(text, "# TYPE app_budget_saturated gauge\napp_budget_saturated 1\n"));
 }
 
 TEST_CASE("renders a live cascade's stats") {

@@ -149,6 +149,8 @@ public:
         counter(p + "_errors_total", "Model and verifier errors, over all tiers.", labels, s.errors);
         counter(p + "_hedges_total", "Backups started by hedged tiers.", labels, s.hedges);
         counter(p + "_cost_dollars_total", "Dollars spent, over all tiers.", labels, s.cost);
+        gauge(p + "_cost_saturated", "1 when the dollars spent reached the most the counters hold and stopped there.",
+              labels, s.cost_saturated ? 1.0 : 0.0);
         if (s.baseline_cost) {
             gauge(p + "_baseline_cost_dollars", "What the same queries would have cost on the last tier alone.",
                   labels, *s.baseline_cost);
@@ -177,6 +179,8 @@ public:
                 s.scorer_errors);
         counter(p + "_unanswered_total", "Queries left without an answer.", labels, s.unanswered);
         counter(p + "_cost_dollars_total", "Dollars spent, over all routes.", labels, s.cost);
+        gauge(p + "_cost_saturated", "1 when the dollars spent reached the most the counters hold and stopped there.",
+              labels, s.cost_saturated ? 1.0 : 0.0);
         if (s.baseline_cost) {
             gauge(p + "_baseline_cost_dollars", "What the same queries would have cost on the last route alone.",
                   labels, *s.baseline_cost);
@@ -239,6 +243,10 @@ public:
                 s.refusals);
         counter(p + "_budget_overruns_total", "Calls that cost more than their estimate.", labels, s.overruns);
         counter(p + "_budget_overrun_dollars_total", "Dollars spent above estimates.", labels, s.overrun);
+        counter(p + "_budget_cost_errors_total", "Calls whose actual cost was invalid, charged their estimate.", labels,
+                s.cost_errors);
+        gauge(p + "_budget_saturated", "1 when an amount reached the most the budget's counters hold.", labels,
+              s.saturated ? 1.0 : 0.0);
     }
 
     /// The exposition text: families in the order first added.
