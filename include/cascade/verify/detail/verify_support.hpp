@@ -95,8 +95,9 @@ constexpr bool sub_cost_fits() {
     }
 }
 
-// What one sub-call cost. A cost function that throws or gives a negative or NaN value is noted
-// and counted as $0, as the cascade does for a tier's own cost function.
+// What one sub-call cost. A cost function that throws or gives a negative, infinite or NaN value
+// is noted and counted as $0: the cascade's rule for a tier's own cost function (its estimate,
+// else $0) with no estimate, since a verifier's sub-call states none.
 template <class Cost, class Request, class Reply>
 double charge_sub_call(Cost& cost, const Request& request, const Reply& reply, std::string& problem) {
     if constexpr (std::is_same_v<Cost, FixedCost>) {
