@@ -102,6 +102,24 @@ TEST_CASE("rejects a budget or an estimate that is NaN, infinite or negative") {
                    "got nan"));
 }
 
+TEST_CASE("a budget that is not a whole number of nano-dollars never grants more than it holds") {
+    cascade::Budget budget{1.5e-9};
+    CHECK_FALSE(budget.reserve(2e-9));  // $2e-9 does not fit in $1.5e-9
+    CHECK(budget.stats().refusals == 1);
+    CHECK(budget.limit() <= 1.5e-9);
+    CHECK_FALSE(cascade::Budget{4e-10}.reserve(4e-10));  // held as $1e-9: more than the budget
+    // A product a few ulps below a whole number of nano-dollars is that number.
+    cascade::Budget whole{0.29};
+    CHECK(whole.limit() == 0.29);
+    CHECK(whole.reserve(0.29));
+}
+
+TEST_CASE("with_budget refuses an estimate above cascade::max_dollars when it is made, not on every call") {
+    cascade::Budget budget{1.0};
+    CHECK(contains(invalid_argument_message([&] { (void)cascade::with_budget([](int x) { return x; }, budget, 2e10); }),
+                   "estimate_per_call must be"));
+}
+
 TEST_CASE("a budgeted model settles each call with its actual cost") {
     cascade::Budget budget{1.0};
     auto model = cascade::with_budget([](int x) { return Reply{x, 0.01 * x}; }, budget, 0.1,

@@ -459,7 +459,7 @@ TEST_CASE("a Verdict's extra_cost is added to its tier and its note reaches the 
     CHECK(r.cost() == Approx(0.0066));
 }
 
-TEST_CASE("an invalid extra_cost is noted, counted as $0, and the answer kept") {
+TEST_CASE("an invalid extra_cost is noted, counted as $0 and as a cost error, and the answer kept") {
     for (double extra : {nan_value, -0.5, inf_value}) {
         INFO("extra_cost " << extra);
         cascade::Cascade c{cascade::tier(
@@ -474,6 +474,7 @@ TEST_CASE("an invalid extra_cost is noted, counted as $0, and the answer kept") 
         CHECK_THAT(note, Catch::Matchers::ContainsSubstring("checked"));
         CHECK_THAT(note, Catch::Matchers::ContainsSubstring("extra cost"));
         CHECK_THAT(note, Catch::Matchers::ContainsSubstring("counted as $0"));
+        CHECK(c.stats().tiers[0].cost_errors == 1);
     }
 }
 

@@ -116,6 +116,9 @@ public:
         s.tiers.reserve(tier_count);
         detail::Money total;
         std::uint64_t tier_latency_ns = 0;  // modulo 2^64, as the overlap it is reduced by
+        // Read before the tiers' latencies: a race recorded while this snapshot is taken then
+        // adds to them and not to the overlap, so the difference can grow but never go negative.
+        const std::uint64_t hedge_overlap_ns = counters_->total(f_hedge_overlap_ns);
         for (std::size_t i = 0; i < tier_count; ++i) {
             TierStats t;
             t.name = names_[i];
@@ -145,8 +148,8 @@ public:
         }
         // A query's latency is its wall time: the tiers' latencies less the time a hedge race's
         // two calls ran at once, which would otherwise count twice.
-        s.latency = std::chrono::nanoseconds(
-            static_cast<std::int64_t>(tier_latency_ns - counters_->total(f_hedge_overlap_ns)));
+        s.latency = std::chrono::nanoseconds(std::max<std::int64_t>(
+            0, static_cast<std::int64_t>(tier_latency_ns - hedge_overlap_ns)));
         s.fallbacks = counters_->total(f_fallbacks);
         s.unanswered = counters_->total(f_unanswered);
         s.hook_errors = counters_->total(f_hook_errors);

@@ -280,6 +280,7 @@ inline AttemptOutcome<Response> attempt(TierT& tier, const Request& request, con
                 if (verdict.extra_cost >= 0.0 && std::isfinite(verdict.extra_cost)) {
                     attempt.cost += verdict.extra_cost;
                 } else {
+                    outcome.cost_failed = true;
                     attempt.note = "verifier's extra cost " + std::to_string(verdict.extra_cost) +
                                    " is invalid (counted as $0)";
                 }

@@ -41,6 +41,16 @@ inline std::uint64_t to_nano_dollars_up(double dollars) noexcept {
     return up < 18446744073709551616.0 ? static_cast<std::uint64_t>(up) : max_count;
 }
 
+// Whole nano-dollars, rounded down: what a limit may grant without passing the amount. A
+// product a few ulps below a whole number (0.29 * 1e9) is that number, not the one before.
+inline std::uint64_t to_nano_dollars_down(double dollars) noexcept {
+    if (!(dollars > 0.0)) return 0U;
+    const double nano = dollars * 1e9;
+    const double nearest = std::round(nano);
+    const double down = std::fabs(nano - nearest) <= 1e-6 + nano * 1e-15 ? nearest : std::floor(nano);
+    return down < 18446744073709551616.0 ? static_cast<std::uint64_t>(down) : max_count;
+}
+
 // An amount of money as the counters hold it: whole nano-dollars and the femto-dollars under one.
 struct Money {
     std::uint64_t nano = 0;

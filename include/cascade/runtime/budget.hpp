@@ -78,8 +78,9 @@ struct BudgetStats {
 /// still recorded (the money is gone; stats().overruns counts it) and the spend may pass the
 /// limit by at most that excess; further reservations are refused. Amounts are kept in whole
 /// nano-dollars, each rounded up, so the totals are exact and a reservation never holds less than
-/// its estimate (a $4e-10 estimate reserves, and a $4e-10 cost spends, $1e-9). Every amount, the
-/// budget too, is at most cascade::max_dollars ($1e10).
+/// its estimate (a $4e-10 estimate reserves, and a $4e-10 cost spends, $1e-9); the budget itself
+/// is rounded down, so that what it grants never passes it. Every amount, the budget too, is at
+/// most cascade::max_dollars ($1e10).
 ///
 /// Thread-safety: every member may be called from any thread; none takes a lock. A Budget neither
 /// moves nor copies: share it by reference, and keep it alive while reservations are out.
@@ -121,7 +122,7 @@ public:
     /// Throws std::invalid_argument for a NaN, infinite or negative amount, or one above
     /// cascade::max_dollars (a budget that large could not be counted).
     explicit Budget(double dollars)
-        : limit_(detail::to_nano_dollars_up(checked(dollars, "cascade::Budget", "the budget"))) {}
+        : limit_(detail::to_nano_dollars_down(checked(dollars, "cascade::Budget", "the budget"))) {}
 
     Budget(const Budget&) = delete;
     Budget& operator=(const Budget&) = delete;
@@ -242,10 +243,11 @@ public:
           budget_(&shared_budget),
           estimate_(estimate_per_call),
           cost_fn_(std::move(cost_function)) {
-        if (!(estimate_ > 0.0) || !std::isfinite(estimate_)) {
+        if (!(estimate_ > 0.0 && estimate_ <= max_dollars)) {
             throw std::invalid_argument(
-                "cascade::with_budget: estimate_per_call must be a finite number of dollars > 0 (the most one call "
-                "can cost), got " + detail::describe_number(estimate_));
+                "cascade::with_budget: estimate_per_call must be a finite number of dollars > 0 and at most $" +
+                detail::describe_number(max_dollars) + " (cascade::max_dollars; the most one call can cost), got " +
+                detail::describe_number(estimate_));
         }
     }
 
@@ -318,7 +320,7 @@ private:
 /// drops it for its tier's time limit still paid for it). A refused call is reported to the
 /// query's hook (CascadeOptions::on_event) as EventKind::budget_refused.
 /// The budget is shared, not owned. Throws std::invalid_argument for an estimate that is not a
-/// finite number > 0.
+/// finite number > 0, or is above cascade::max_dollars.
 template <class Model, class CostFn = ChargeEstimate>
 auto with_budget(Model&& model, Budget& budget, double estimate_per_call, CostFn&& cost_fn = {}) {
     return Budgeted<std::decay_t<Model>, std::decay_t<CostFn>>(std::forward<Model>(model), budget, estimate_per_call,
