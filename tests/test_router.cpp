@@ -1,6 +1,7 @@
 // Tests for router.hpp: threshold checks, routing boundaries, scorer failures, the kinds of route
 // target, route names, and what a Routed result exposes.
 #include "catch.hpp"
+#include "text_checks.hpp"
 
 #include <cascade/cascade.hpp>
 
@@ -27,16 +28,6 @@ auto answers(std::string name) {
     return [name = std::move(name)](double) { return name; };
 }
 
-template <class Fn>
-std::string invalid_argument_message(Fn&& fn) {
-    try {
-        fn();
-    } catch (const std::invalid_argument& e) {
-        return e.what();
-    }
-    FAIL("expected std::invalid_argument");
-    return {};
-}
 
 // A router of three routes over `thresholds`, for the threshold checks.
 void make_three_routes(std::vector<double> thresholds) {
