@@ -31,25 +31,21 @@ inline std::uint64_t to_nano_dollars(double dollars) noexcept {
 // A division, not a product with 1e-9 (which is not exact): whole dollars come back whole.
 inline double from_nano_dollars(std::uint64_t nano) noexcept { return static_cast<double>(nano) / 1e9; }
 
-// Whole nano-dollars, rounded up: what a reservation must hold so that it is never less than the
-// amount. A product a few ulps above a whole number (0.07 * 1e9) is that number, not the next.
-inline std::uint64_t to_nano_dollars_up(double dollars) noexcept {
+// Whole nano-dollars, rounded up (`up`) or down. A product a few ulps off a whole number
+// (0.07 * 1e9, 0.29 * 1e9) is that number, not its neighbour.
+inline std::uint64_t to_whole_nano_dollars(double dollars, bool up) noexcept {
     if (!(dollars > 0.0)) return 0U;
     const double nano = dollars * 1e9;
     const double nearest = std::round(nano);
-    const double up = std::fabs(nano - nearest) <= 1e-6 + nano * 1e-15 ? nearest : std::ceil(nano);
-    return up < 18446744073709551616.0 ? static_cast<std::uint64_t>(up) : max_count;
+    const double whole = std::fabs(nano - nearest) <= 1e-6 + nano * 1e-15 ? nearest
+                         : up                                             ? std::ceil(nano)
+                                                                          : std::floor(nano);
+    return whole < 18446744073709551616.0 ? static_cast<std::uint64_t>(whole) : max_count;
 }
-
-// Whole nano-dollars, rounded down: what a limit may grant without passing the amount. A
-// product a few ulps below a whole number (0.29 * 1e9) is that number, not the one before.
-inline std::uint64_t to_nano_dollars_down(double dollars) noexcept {
-    if (!(dollars > 0.0)) return 0U;
-    const double nano = dollars * 1e9;
-    const double nearest = std::round(nano);
-    const double down = std::fabs(nano - nearest) <= 1e-6 + nano * 1e-15 ? nearest : std::floor(nano);
-    return down < 18446744073709551616.0 ? static_cast<std::uint64_t>(down) : max_count;
-}
+// What a reservation must hold so that it is never less than the amount.
+inline std::uint64_t to_nano_dollars_up(double dollars) noexcept { return to_whole_nano_dollars(dollars, true); }
+// What a limit may grant without passing the amount.
+inline std::uint64_t to_nano_dollars_down(double dollars) noexcept { return to_whole_nano_dollars(dollars, false); }
 
 // An amount of money as the counters hold it: whole nano-dollars and the femto-dollars under one.
 struct Money {
