@@ -4,6 +4,8 @@
 
 #include <cascade/cascade.hpp>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -484,4 +486,35 @@ TEST_CASE("a cascade's saving() is known from the first query when its last tier
     CHECK(s.tiers[1].calls == 0u);
     REQUIRE(s.saving().has_value());
     CHECK(*s.saving() == Approx(1.0 - 0.001 / 0.01));
+}
+
+TEST_CASE("a snapshot taken while queries run never shows money that was not spent, nor less than before") {
+    // A tier at a fixed price whose model always throws costs nothing; the paths cascade mixes
+    // calls at and off each tier's price. Snapshots race the queries on purpose.
+    auto failing = cascade::Cascade{cascade::tier(
+        "down", [](int) -> int { throw std::runtime_error("down"); }, cascade::price_per_call(1.0))};
+    auto paths = make_paths_cascade();
+    std::atomic<bool> stop{false};
+    std::thread runner([&] {
+        for (int i = 0; !stop.load(std::memory_order_relaxed); ++i) {
+            (void)failing.run(i);
+            (void)paths.run(i % 8);
+        }
+    });
+    double worst_phantom = 0.0;
+    std::size_t decreases = 0;
+    std::vector<double> last(3, 0.0);
+    for (int poll = 0; poll < 20000; ++poll) {
+        worst_phantom = std::max(worst_phantom, failing.stats().cost);
+        const cascade::Stats s = paths.stats();
+        for (std::size_t t = 0; t < 3; ++t) {
+            if (s.tiers[t].cost < last[t]) ++decreases;
+            last[t] = s.tiers[t].cost;
+        }
+    }
+    stop = true;
+    runner.join();
+    CHECK(worst_phantom == 0.0);
+    CHECK(decreases == 0u);
+    CHECK(failing.stats().tiers[0].model_errors > 0u);
 }

@@ -200,6 +200,7 @@ private:
         f_hedges,
         f_cancelled,
         f_cancelled_answered,  // cancelled calls whose model answered: their cost is a real one
+        f_at_price,            // calls that cost the tier's fixed price: counted, not summed (money())
         tier_fields
     };
     static constexpr std::size_t f_fallbacks = tier_count * tier_fields;
@@ -230,11 +231,33 @@ private:
         return counters_->total(tier * tier_fields + field);
     }
 
+    // What the tier's calls cost: the money added by calls at another cost than its fixed price,
+    // plus that price times the calls at it. Both terms only grow, so no snapshot shows more
+    // than was spent or less than an earlier one.
     [[nodiscard]] detail::Money money(std::size_t tier) const noexcept {
         detail::Money m;
         m.nano = counters_->saturating_total(tier * tier_fields + f_cost_nano, m.saturated);
         m.femto = counters_->saturating_total(tier * tier_fields + f_cost_femto, m.saturated);
+        const Label& label = labels_[tier];
+        if (label.price > 0.0) m = m.plus(times(label.price_money, count(tier, f_at_price)));
         return m;
+    }
+
+    // An amount of one call times `n` calls, its femto-dollars carried into nano-dollars; held at
+    // detail::max_count (and marked) instead of wrapping.
+    static detail::Money times(const detail::Money& m, std::uint64_t n) noexcept {
+        constexpr std::uint64_t per_nano = detail::femto_per_nano;
+        detail::Money out;
+        // m.femto < per_nano, so neither product below can wrap.
+        const std::uint64_t low = (n % per_nano) * m.femto;
+        out.femto = low % per_nano;
+        const std::uint64_t carry = (n / per_nano) * m.femto + low / per_nano;
+        if (m.nano != 0 && n > detail::max_count / m.nano) {
+            out.nano = detail::max_count;
+            out.saturated = true;
+            return out;
+        }
+        return out.plus_nano(m.nano * n).plus_nano(carry);
     }
 
     // The answer a NoPassPolicy would fall back on, kept while later tiers are tried.
@@ -684,8 +707,13 @@ private:
         if (cost_failed) counters.add(base + f_cost_errors, 1);
         // A call at the tier's fixed price, the common case, adds the parts split once for all.
         const Label& label = labels_[tier];
-        add_money(counters, base, a.cost == label.price ? label.price_money : detail::Money::of(a.cost));
-        counters.add(base + f_latency_ns, static_cast<std::uint64_t>(a.latency.count()));
+        // A call at the tier's fixed price, the common case, is one count: money() multiplies.
+        if (a.cost != label.price) {
+            add_money(counters, base, detail::Money::of(a.cost));
+        } else if (label.price > 0.0) {
+            counters.add(base + f_at_price, 1);
+        }
+        if (a.latency.count() != 0) counters.add(base + f_latency_ns, static_cast<std::uint64_t>(a.latency.count()));
     }
 
     // Adds a call's cost (at most max_dollars, see detail::attempt) to a tier's counters; a total
