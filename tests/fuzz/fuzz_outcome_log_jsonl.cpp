@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // read_outcomes_jsonl: any bytes either read as a log or raise cascade::ParseError; a log read
-// back from write_outcomes_jsonl is the same log.
+// back from write_outcomes_jsonl is the same log; read_outcome_table_jsonl gives the same table or error.
 #include "outcome_rows.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -8,6 +8,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         cascade_fuzz::as_text(data, size),
         [](std::istream& in, const cascade::ReadOptions& options) {
             return cascade::read_outcomes_jsonl(in, "fuzz.jsonl", options);
+        },
+        [](std::istream& in, const cascade::ReadOptions& options, const cascade::TableOptions& table) {
+            return cascade::read_outcome_table_jsonl(in, "fuzz.jsonl", options, table);
         },
         [](std::ostream& out, const std::vector<cascade::Outcome>& rows) { cascade::write_outcomes_jsonl(out, rows); });
     return 0;

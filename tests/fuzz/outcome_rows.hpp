@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
-// The outcome-log targets' shared check: a log read, written and read again is the same log.
+// The outcome-log targets' shared check: a log read, written and read again is the same log, and
+// the table reader gives the table (or the error) that reading the rows and building it gives.
 #ifndef CASCADE_FUZZ_OUTCOME_ROWS_HPP
 #define CASCADE_FUZZ_OUTCOME_ROWS_HPP
 
 #include <cascade/core/parse_error.hpp>
 #include <cascade/eval/outcome_log.hpp>
+#include <cascade/eval/outcome_table_reader.hpp>
 
 #include <cmath>
 #include <cstddef>
@@ -14,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "../support/same_table.hpp"
 #include "fuzz_target.hpp"
 
 namespace cascade_fuzz {
@@ -23,6 +26,13 @@ inline cascade::ReadOptions small_limits() {
     options.allow_unlabelled = true;
     options.max_line_bytes = 4096;
     options.max_models_per_query = 8;
+    return options;
+}
+
+// Small enough that the fuzzer's logs reach it.
+inline cascade::TableOptions small_table() {
+    cascade::TableOptions options;
+    options.max_cells = 64;
     return options;
 }
 
@@ -47,10 +57,39 @@ inline bool same_rows(const std::vector<cascade::Outcome>& a, const std::vector<
     return true;
 }
 
+// Reads `text` with `read_table`, and with `read` then OutcomeTable: the same table or the same
+// error.
+template <class Read, class ReadTable>
+void check_table_reader(std::string_view text, Read read, ReadTable read_table) {
+    std::string rows_error;
+    cascade::OutcomeTable rows_table;
+    try {
+        std::istringstream in{std::string(text)};
+        rows_table = cascade::OutcomeTable(read(in, small_limits()), small_table());
+    } catch (const cascade::ParseError& e) {
+        rows_error = e.what();
+    }
+    std::string error;
+    cascade::OutcomeTable table;
+    try {
+        std::istringstream in{std::string(text)};
+        table = read_table(in, small_limits(), small_table());
+    } catch (const cascade::ParseError& e) {
+        error = e.what();
+    }
+    CASCADE_FUZZ_EXPECT(error == rows_error, error + "\nthe rows then the table: " + rows_error);
+    if (error.empty()) {
+        const std::string difference = cascade_test::table_difference(rows_table, table);
+        CASCADE_FUZZ_EXPECT(difference.empty(), difference);
+    }
+}
+
 // Reads `text` with `read`; the rows it accepts must also build a table or be refused with a
-// ParseError, and must read back unchanged from what `write` makes of them.
-template <class Read, class Write>
-void check_outcome_reader(std::string_view text, Read read, Write write) {
+// ParseError, and must read back unchanged from what `write` makes of them; `read_table` must
+// agree (check_table_reader).
+template <class Read, class ReadTable, class Write>
+void check_outcome_reader(std::string_view text, Read read, ReadTable read_table, Write write) {
+    check_table_reader(text, read, read_table);
     cascade::OutcomeLog log;
     try {
         std::istringstream in{std::string(text)};

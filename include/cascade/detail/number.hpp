@@ -2,9 +2,11 @@
 #ifndef CASCADE_DETAIL_NUMBER_HPP
 #define CASCADE_DETAIL_NUMBER_HPP
 
+#include <cfloat>
 #include <charconv>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <limits>
 #include <locale>
 #include <sstream>
@@ -15,6 +17,57 @@
 // Locale-independent number reading and writing: strtod and printf follow the C locale's
 // decimal point, which would make a file read differently in a German locale.
 namespace cascade::detail {
+
+// The common short literal ("0.000123", "-1.5", "1", "6.17e-05") without from_chars: when its
+// significant digits fit in 53 bits and its power of ten in [-22, 22], both are exact doubles and
+// one IEEE division or multiplication gives the correctly rounded value, the same as from_chars.
+// Returns false, leaving `out` alone, for any other literal. `text` must be a valid literal.
+inline bool fast_decimal(std::string_view text, double& out) {
+    static constexpr double powers[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                        1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+#if !defined(FLT_EVAL_METHOD) || FLT_EVAL_METHOD != 0
+    return false;  // with extended precision (x87) the one operation would round twice
+#endif
+    std::size_t i = 0;
+    const bool negative = text[0] == '-';
+    if (negative) ++i;
+    std::uint64_t mantissa = 0;
+    int significant = 0;
+    long exponent = 0;
+    bool point = false;
+    for (; i < text.size(); ++i) {
+        const char c = text[i];
+        if (c == '.') {
+            point = true;
+            continue;
+        }
+        if (c < '0' || c > '9') break;
+        if (mantissa != 0 || c != '0') {
+            if (++significant > 16) return false;
+            mantissa = mantissa * 10 + static_cast<std::uint64_t>(c - '0');
+        }
+        if (point) --exponent;
+    }
+    if (i < text.size()) {  // an exponent: 'e' or 'E', a sign, digits
+        ++i;
+        const bool minus = text[i] == '-';
+        if (text[i] == '+' || text[i] == '-') ++i;
+        long e = 0;
+        for (; i < text.size(); ++i) {
+            if (e > 1000) return false;
+            e = e * 10 + (text[i] - '0');
+        }
+        exponent += minus ? -e : e;
+    }
+    if (mantissa > (std::uint64_t{1} << 53)) return false;
+    double value = static_cast<double>(mantissa);
+    if (mantissa != 0) {
+        if (exponent < -22 || exponent > 22) return false;
+        value = exponent < 0 ? value / powers[-exponent] : value * powers[exponent];
+    }
+    out = negative ? -value : value;
+    return true;
+}
 
 // Reads a whole decimal floating-point literal ("1", "-2.5e-3", ".5", "1.") into `out`.
 // No leading '+', no spaces, no hex, no "inf"/"nan": callers decide which spellings of the
@@ -41,6 +94,7 @@ inline bool parse_decimal(std::string_view text, double& out) {
         if (exp_digits == 0) return false;
     }
     if (i != text.size()) return false;
+    if (fast_decimal(text, out)) return true;
 
 #if defined(__cpp_lib_to_chars) && __cpp_lib_to_chars >= 201611L
     double value = 0.0;

@@ -106,19 +106,35 @@ struct IndexPairHash {
     }
 };
 
-// Checks and stores rows as they are read; shared by the CSV and the JSON Lines readers so that
-// both refuse the same things with the same words.
-class OutcomeCollector {
+// One outcome row as a reader found it, its text still in the reader's buffers: what the checks
+// below see, whatever the row is then read into (an OutcomeLog, or straight into an OutcomeTable).
+struct OutcomeFields {
+    std::string_view query_id;
+    std::string_view model;
+    std::optional<double> quality;
+    double cost = 0.0;
+    std::optional<double> confidence;
+    std::string_view benchmark;
+    std::optional<double> tokens_in;
+    std::optional<double> tokens_out;
+    std::optional<double> latency_ms;
+};
+
+// The checks every row passes, shared by both readers (CSV, JSON Lines) and both destinations
+// (OutcomeLog, OutcomeTable), so that all of them refuse the same things with the same words.
+class OutcomeChecks {
 public:
-    OutcomeCollector(std::string source, const ReadOptions& options) : options_(options) {
-        log_.source = std::move(source);
-    }
+    OutcomeChecks(std::string source, const ReadOptions& options) : source_(std::move(source)), options_(options) {}
+
+    [[nodiscard]] const std::string& source() const noexcept { return source_; }
 
     [[noreturn]] void fail(std::size_t line, std::string reason) const {
-        throw ParseError(log_.source, line, std::move(reason));
+        throw ParseError(source_, line, std::move(reason));
     }
 
-    void add(Outcome&& o, std::size_t line) {
+    // Checks one row's values (in this order: the first problem is the one reported) and adds
+    // its cost to the total; a NaN confidence becomes none.
+    void check(OutcomeFields& o, std::size_t line) {
         if (o.query_id.empty()) fail(line, "query_id is empty");
         if (o.model.empty()) fail(line, "model is empty");
         if (o.quality) {
@@ -137,34 +153,37 @@ public:
         check_count(o.latency_ms, "latency_ms", line);
 
         total_cost_ += o.cost;
-        if (!(total_cost_ <= max_total_cost)) fail(line, total_cost_error(o.cost, o.model));
+        if (!(total_cost_ <= max_total_cost)) fail(line, total_cost_error(o.cost, std::string(o.model)));
+    }
 
-        const auto [it, inserted] = queries_.try_emplace(o.query_id, models_per_query_.size());
-        if (inserted) models_per_query_.push_back(0);
-        const std::size_t query = it->second;
-        const std::size_t model = models_.try_emplace(o.model, models_.size()).first->second;
-        const auto first = first_line_.try_emplace({query, model}, line);
-        if (!first.second) {
-            fail(line, "duplicate outcome for query \"" + o.query_id + "\" and model \"" + o.model +
-                           "\" (first on line " + std::to_string(first.first->second) + ")");
-        }
-        if (++models_per_query_[query] > options_.max_models_per_query) {
-            fail(line, "query \"" + o.query_id + "\" has outcomes for more than " +
+    [[noreturn]] void duplicate(std::string_view query, std::string_view model, std::size_t line,
+                                std::size_t first_line) const {
+        fail(line, "duplicate outcome for query \"" + std::string(query) + "\" and model \"" + std::string(model) +
+                       "\" (first on line " + std::to_string(first_line) + ")");
+    }
+
+    // Counts one more model for a query that had `models` of them.
+    template <class Count>
+    void add_model(Count& models, std::string_view query, std::size_t line) const {
+        if (++models > options_.max_models_per_query) {
+            fail(line, "query \"" + std::string(query) + "\" has outcomes for more than " +
                            std::to_string(options_.max_models_per_query) +
                            " models (ReadOptions::max_models_per_query, cascade-eval --max-models-per-query); "
                            "is the model column right?");
         }
-        log_.rows.push_back(std::move(o));
-        log_.lines.push_back(line);
-        if (options_.progress && options_.progress_every > 0 && log_.rows.size() % options_.progress_every == 0) {
-            options_.progress(log_.rows.size());
+    }
+
+    // Called after each row is stored, with the number stored so far.
+    void stored(std::size_t rows) const {
+        if (options_.progress && options_.progress_every > 0 && rows % options_.progress_every == 0) {
+            options_.progress(rows);
         }
     }
 
-    OutcomeLog finish(std::size_t last_line) {
-        if (log_.rows.empty()) fail(last_line, "no outcome rows");
-        if (options_.progress) options_.progress(log_.rows.size());
-        return std::move(log_);
+    // Called at the end of the input, `rows` stored.
+    void finish(std::size_t rows, std::size_t last_line) const {
+        if (rows == 0) fail(last_line, "no outcome rows");
+        if (options_.progress) options_.progress(rows);
     }
 
 private:
@@ -174,13 +193,48 @@ private:
         }
     }
 
+    std::string source_;
     const ReadOptions& options_;
+    double total_cost_ = 0.0;
+};
+
+// Checks and stores rows as they are read into an OutcomeLog.
+class OutcomeCollector {
+public:
+    OutcomeCollector(std::string source, const ReadOptions& options) : checks_(std::move(source), options) {
+        log_.source = checks_.source();
+    }
+
+    [[noreturn]] void fail(std::size_t line, std::string reason) const { checks_.fail(line, std::move(reason)); }
+
+    void add(OutcomeFields& f, std::size_t line) {
+        checks_.check(f, line);
+        Outcome o{std::string(f.query_id), std::string(f.model), f.quality, f.cost, f.confidence,
+                  std::string(f.benchmark), f.tokens_in, f.tokens_out, f.latency_ms};
+        const auto [it, inserted] = queries_.try_emplace(o.query_id, models_per_query_.size());
+        if (inserted) models_per_query_.push_back(0);
+        const std::size_t query = it->second;
+        const std::size_t model = models_.try_emplace(o.model, models_.size()).first->second;
+        const auto first = first_line_.try_emplace({query, model}, line);
+        if (!first.second) checks_.duplicate(o.query_id, o.model, line, first.first->second);
+        checks_.add_model(models_per_query_[query], o.query_id, line);
+        log_.rows.push_back(std::move(o));
+        log_.lines.push_back(line);
+        checks_.stored(log_.rows.size());
+    }
+
+    OutcomeLog finish(std::size_t last_line) {
+        checks_.finish(log_.rows.size(), last_line);
+        return std::move(log_);
+    }
+
+private:
+    OutcomeChecks checks_;
     OutcomeLog log_;
     std::unordered_map<std::string, std::size_t> queries_;
     std::unordered_map<std::string, std::size_t> models_;
     std::unordered_map<std::pair<std::size_t, std::size_t>, std::size_t, IndexPairHash> first_line_;
     std::vector<std::size_t> models_per_query_;
-    double total_cost_ = 0.0;
 };
 
 inline std::string quoted(std::string_view s) {
@@ -193,6 +247,168 @@ inline std::string quoted(std::string_view s) {
         out.append(s);
     }
     return out + "\"";
+}
+
+// Reads the rows of a CSV outcome log into `out` (an OutcomeCollector or an OutcomeTableBuilder:
+// fail(line, reason) and add(OutcomeFields&, line)); returns the line of the last row, or the
+// header's when there is none. No string is made per field: the fields are views into the
+// reader's buffer.
+template <class Sink>
+std::size_t read_outcome_rows_csv(std::istream& in, const std::string& source, const ReadOptions& options, Sink& out) {
+    CsvReader csv(in, source, options.max_line_bytes);
+    std::vector<std::string_view> f;
+    while (csv.next(f) && f.empty()) {
+    }
+    if (f.empty()) {
+        out.fail(0, "the file is empty; expected a header line with query_id,model,quality,cost");
+    }
+    const std::vector<std::string> header(f.begin(), f.end());
+    const std::size_t header_line = csv.line();
+
+    enum Column { query_id, model, quality, cost, confidence, benchmark, tokens_in, tokens_out, latency_ms, known };
+    static constexpr std::string_view names[known] = {"query_id",  "model",     "quality",    "cost",      "confidence",
+                                                      "benchmark", "tokens_in", "tokens_out", "latency_ms"};
+    constexpr std::size_t none = std::numeric_limits<std::size_t>::max();
+    std::size_t where[known];
+    std::fill(std::begin(where), std::end(where), none);
+    for (std::size_t i = 0; i < header.size(); ++i) {
+        for (std::size_t c = 0; c < known; ++c) {
+            if (header[i] != names[c]) continue;
+            if (where[c] != none) out.fail(header_line, "column \"" + header[i] + "\" appears twice in the header");
+            where[c] = i;
+        }
+    }
+    for (std::size_t c = 0; c <= cost; ++c) {
+        if (where[c] == none) {
+            out.fail(header_line, "the header has no column \"" + std::string(names[c]) +
+                                      "\" (needs query_id, model, quality, cost)");
+        }
+    }
+
+    auto number = [&](Column c, bool optional) -> std::optional<double> {
+        if (where[c] == none) return std::nullopt;
+        const std::string_view text = f[where[c]];
+        if (text.empty()) {
+            if (optional) return std::nullopt;
+            out.fail(csv.line(), "column \"" + std::string(names[c]) + "\" is empty");
+        }
+        double v = 0.0;
+        if (!parse_number(text, v)) {
+            out.fail(csv.line(), "column \"" + std::string(names[c]) + "\": " + quoted(text) + " is not a number");
+        }
+        return v;
+    };
+
+    std::size_t last_line = header_line;
+    OutcomeFields o;
+    while (csv.next(f)) {
+        if (f.empty()) continue;
+        last_line = csv.line();
+        if (f.size() != header.size()) {
+            out.fail(csv.line(), "the row has " + std::to_string(f.size()) + " fields, the header " +
+                                     std::to_string(header.size()));
+        }
+        o.query_id = f[where[query_id]];
+        o.model = f[where[model]];
+        o.quality = number(quality, true);  // the checks explain an empty one
+        if (o.quality && std::isnan(*o.quality)) out.fail(csv.line(), "quality is NaN");
+        o.cost = *number(cost, false);
+        o.confidence = number(confidence, true);
+        o.benchmark = where[benchmark] != none ? f[where[benchmark]] : std::string_view();
+        o.tokens_in = number(tokens_in, true);
+        o.tokens_out = number(tokens_out, true);
+        o.latency_ms = number(latency_ms, true);
+        out.add(o, csv.line());
+    }
+    return last_line;
+}
+
+// Reads the rows of a JSON Lines outcome log into `out` (as read_outcome_rows_csv); returns the
+// last line's number.
+template <class Sink>
+std::size_t read_outcome_rows_jsonl(std::istream& in, const std::string& source, const ReadOptions& options,
+                                    Sink& out) {
+    LineReader lines(in, source, options.max_line_bytes);
+    std::string text;
+    std::size_t line = 0;
+    bool any_line = false;
+    JsonValue v;
+    OutcomeFields o;
+    while (lines.next(text)) {
+        line = lines.line();
+        if (text.find_first_not_of(" \t") == std::string::npos) continue;
+        any_line = true;
+        try {
+            v = parse_json(text);
+        } catch (const JsonError& e) {
+            out.fail(line, "invalid JSON at column " + std::to_string(e.offset() + 1) + ": " + e.reason());
+        }
+        if (!v.is_object()) out.fail(line, "expected a JSON object, got " + std::string(JsonValue::type_name(v.type())));
+        auto string_of = [&](const char* key, bool required) -> std::string_view {
+            const JsonValue* x = v.find(key);
+            if (!x || x->is_null()) {
+                if (required) out.fail(line, "no \"" + std::string(key) + "\"");
+                return {};
+            }
+            if (!x->is_string()) {
+                out.fail(line, "\"" + std::string(key) + "\" must be a string, got " + std::string(JsonValue::type_name(x->type())));
+            }
+            return x->as_string();
+        };
+        auto number_of = [&](const char* key, bool required, bool special) -> std::optional<double> {
+            const JsonValue* x = v.find(key);
+            if (!x || x->is_null()) {
+                if (required) out.fail(line, "no \"" + std::string(key) + "\"");
+                return std::nullopt;
+            }
+            if (x->is_number()) return x->as_number();
+            double d = 0.0;
+            if (special && x->is_string() && parse_number(x->as_string(), d) && !std::isfinite(d)) return d;
+            out.fail(line, "\"" + std::string(key) + "\" must be a number, got " +
+                               (x->is_string() ? quoted(x->as_string()) : std::string(JsonValue::type_name(x->type()))));
+        };
+        o.query_id = string_of("query_id", true);
+        o.model = string_of("model", true);
+        o.quality = number_of("quality", !options.allow_unlabelled, false);
+        o.cost = *number_of("cost", true, false);
+        o.confidence = number_of("confidence", false, true);
+        o.benchmark = string_of("benchmark", false);
+        o.tokens_in = number_of("tokens_in", false, false);
+        o.tokens_out = number_of("tokens_out", false, false);
+        o.latency_ms = number_of("latency_ms", false, false);
+        out.add(o, line);
+    }
+    if (!any_line) out.fail(0, "the file is empty; expected one JSON object per line");
+    return line;
+}
+
+}  // namespace detail
+
+namespace detail {
+
+// Opens an outcome log for reading, or throws cascade::ParseError naming it and the system's
+// reason.
+inline std::ifstream open_outcome_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw ParseError(path, 0, std::string("cannot open: ") + std::strerror(errno));
+    // Opening a directory succeeds; reading it fails. Tell that here, with the system's reason,
+    // rather than as a read error of a file.
+    errno = 0;
+    in.peek();
+    if (in.bad()) {
+        const int error = errno;
+        throw ParseError(path, 0,
+                         std::string("cannot read") + (error != 0 ? ": " + std::string(std::strerror(error)) : ""));
+    }
+    return in;
+}
+
+// Whether the log at `path` is JSON Lines (by its extension) rather than CSV.
+inline bool is_jsonl_path(std::string_view path) {
+    auto ends_with = [&](std::string_view suffix) {
+        return path.size() >= suffix.size() && path.substr(path.size() - suffix.size()) == suffix;
+    };
+    return ends_with(".jsonl") || ends_with(".ndjson");
 }
 
 }  // namespace detail
@@ -211,74 +427,8 @@ inline std::string quoted(std::string_view s) {
 /// Confidences may be empty or `nan` (no signal) and `-inf`/`inf`; tokens_in, tokens_out and
 /// latency_ms may be empty.
 inline OutcomeLog read_outcomes_csv(std::istream& in, std::string source, const ReadOptions& options = {}) {
-    detail::CsvReader csv(in, source, options.max_line_bytes);
     detail::OutcomeCollector out(source, options);
-    std::vector<std::string> header;
-    while (csv.next(header) && header.empty()) {
-    }
-    if (header.empty()) {
-        out.fail(0, "the file is empty; expected a header line with query_id,model,quality,cost");
-    }
-    const std::size_t header_line = csv.line();
-
-    enum Column { query_id, model, quality, cost, confidence, benchmark, tokens_in, tokens_out, latency_ms, known };
-    static constexpr std::string_view names[known] = {"query_id",  "model",     "quality",    "cost",      "confidence",
-                                                      "benchmark", "tokens_in", "tokens_out", "latency_ms"};
-    std::size_t where[known];
-    std::fill(std::begin(where), std::end(where), std::numeric_limits<std::size_t>::max());
-    for (std::size_t i = 0; i < header.size(); ++i) {
-        for (std::size_t c = 0; c < known; ++c) {
-            if (header[i] != names[c]) continue;
-            if (where[c] != std::numeric_limits<std::size_t>::max()) {
-                out.fail(header_line, "column \"" + header[i] + "\" appears twice in the header");
-            }
-            where[c] = i;
-        }
-    }
-    for (std::size_t c = 0; c <= cost; ++c) {
-        if (where[c] == std::numeric_limits<std::size_t>::max()) {
-            out.fail(header_line, "the header has no column \"" + std::string(names[c]) +
-                                      "\" (needs query_id, model, quality, cost)");
-        }
-    }
-
-    auto number = [&](const std::vector<std::string>& f, Column c, bool optional) -> std::optional<double> {
-        if (where[c] == std::numeric_limits<std::size_t>::max()) return std::nullopt;
-        const std::string& text = f[where[c]];
-        if (text.empty()) {
-            if (optional) return std::nullopt;
-            out.fail(csv.line(), "column \"" + std::string(names[c]) + "\" is empty");
-        }
-        double v = 0.0;
-        if (!detail::parse_number(text, v)) {
-            out.fail(csv.line(), "column \"" + std::string(names[c]) + "\": " + detail::quoted(text) + " is not a number");
-        }
-        return v;
-    };
-
-    std::vector<std::string> f;
-    std::size_t last_line = header_line;
-    while (csv.next(f)) {
-        if (f.empty()) continue;
-        last_line = csv.line();
-        if (f.size() != header.size()) {
-            out.fail(csv.line(), "the row has " + std::to_string(f.size()) + " fields, the header " +
-                                     std::to_string(header.size()));
-        }
-        Outcome o;
-        o.query_id = f[where[query_id]];
-        o.model = f[where[model]];
-        o.quality = number(f, quality, true);  // the collector explains an empty one
-        if (o.quality && std::isnan(*o.quality)) out.fail(csv.line(), "quality is NaN");
-        o.cost = *number(f, cost, false);
-        o.confidence = number(f, confidence, true);
-        if (where[benchmark] != std::numeric_limits<std::size_t>::max()) o.benchmark = f[where[benchmark]];
-        o.tokens_in = number(f, tokens_in, true);
-        o.tokens_out = number(f, tokens_out, true);
-        o.latency_ms = number(f, latency_ms, true);
-        out.add(std::move(o), csv.line());
-    }
-    return out.finish(last_line);
+    return out.finish(detail::read_outcome_rows_csv(in, source, options, out));
 }
 
 /// Reads an outcome log in JSON Lines: one JSON object per line with the CSV's column names as
@@ -288,79 +438,18 @@ inline OutcomeLog read_outcomes_csv(std::istream& in, std::string source, const 
 /// and for a line that is not a JSON object.
 inline OutcomeLog read_outcomes_jsonl(std::istream& in, std::string source, const ReadOptions& options = {}) {
     detail::OutcomeCollector out(source, options);
-    detail::LineReader lines(in, source, options.max_line_bytes);
-    std::string text;
-    std::size_t line = 0;
-    bool any_line = false;
-    while (lines.next(text)) {
-        line = lines.line();
-        if (text.find_first_not_of(" \t") == std::string::npos) continue;
-        any_line = true;
-        detail::JsonValue v;
-        try {
-            v = detail::parse_json(text);
-        } catch (const detail::JsonError& e) {
-            out.fail(line, "invalid JSON at column " + std::to_string(e.offset() + 1) + ": " + e.reason());
-        }
-        if (!v.is_object()) out.fail(line, "expected a JSON object, got " + std::string(detail::JsonValue::type_name(v.type())));
-        auto string_of = [&](const char* key, bool required) -> std::string {
-            const detail::JsonValue* x = v.find(key);
-            if (!x || x->is_null()) {
-                if (required) out.fail(line, "no \"" + std::string(key) + "\"");
-                return {};
-            }
-            if (!x->is_string()) {
-                out.fail(line, "\"" + std::string(key) + "\" must be a string, got " + std::string(detail::JsonValue::type_name(x->type())));
-            }
-            return x->as_string();
-        };
-        auto number_of = [&](const char* key, bool required, bool special) -> std::optional<double> {
-            const detail::JsonValue* x = v.find(key);
-            if (!x || x->is_null()) {
-                if (required) out.fail(line, "no \"" + std::string(key) + "\"");
-                return std::nullopt;
-            }
-            if (x->is_number()) return x->as_number();
-            double d = 0.0;
-            if (special && x->is_string() && detail::parse_number(x->as_string(), d) && !std::isfinite(d)) return d;
-            out.fail(line, "\"" + std::string(key) + "\" must be a number, got " +
-                               (x->is_string() ? detail::quoted(x->as_string()) : std::string(detail::JsonValue::type_name(x->type()))));
-        };
-        Outcome o;
-        o.query_id = string_of("query_id", true);
-        o.model = string_of("model", true);
-        o.quality = number_of("quality", !options.allow_unlabelled, false);
-        o.cost = *number_of("cost", true, false);
-        o.confidence = number_of("confidence", false, true);
-        o.benchmark = string_of("benchmark", false);
-        o.tokens_in = number_of("tokens_in", false, false);
-        o.tokens_out = number_of("tokens_out", false, false);
-        o.latency_ms = number_of("latency_ms", false, false);
-        out.add(std::move(o), line);
-    }
-    if (!any_line) out.fail(0, "the file is empty; expected one JSON object per line");
-    return out.finish(line);
+    return out.finish(detail::read_outcome_rows_jsonl(in, source, options, out));
 }
 
 /// Reads the outcome log at `path`: JSON Lines when it ends in .jsonl or .ndjson, CSV otherwise.
 /// Throws cascade::ParseError when the file cannot be opened or read (a directory: "cannot
 /// read: Is a directory") or is malformed.
+///
+/// Only the table wanted? read_outcome_table (outcome_table_reader.hpp) reads the same table
+/// without the rows, in a tenth of the memory.
 inline OutcomeLog read_outcomes(const std::string& path, const ReadOptions& options = {}) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw ParseError(path, 0, std::string("cannot open: ") + std::strerror(errno));
-    // Opening a directory succeeds; reading it fails. Tell that here, with the system's reason,
-    // rather than as a read error of a file.
-    errno = 0;
-    in.peek();
-    if (in.bad()) {
-        const int error = errno;
-        throw ParseError(path, 0,
-                         std::string("cannot read") + (error != 0 ? ": " + std::string(std::strerror(error)) : ""));
-    }
-    auto ends_with = [&](std::string_view suffix) {
-        return path.size() >= suffix.size() && path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0;
-    };
-    if (ends_with(".jsonl") || ends_with(".ndjson")) return read_outcomes_jsonl(in, path, options);
+    std::ifstream in = detail::open_outcome_file(path);
+    if (detail::is_jsonl_path(path)) return read_outcomes_jsonl(in, path, options);
     return read_outcomes_csv(in, path, options);
 }
 
@@ -426,6 +515,7 @@ inline void write_outcomes_jsonl(std::ostream& out, const std::vector<Outcome>& 
     for (const Outcome& o : rows) out << outcome_json_row(o);
 }
 
+
 /// Limits on the table an OutcomeTable builds.
 struct TableOptions {
     /// The most (query, model) cells the dense table may have; each takes 25 bytes. A log where
@@ -434,9 +524,27 @@ struct TableOptions {
     std::size_t max_cells = std::size_t{1} << 26;
 };
 
+namespace detail {
+class OutcomeTableBuilder;
+
+inline bool too_many_cells(std::size_t queries, std::size_t models, const TableOptions& options) noexcept {
+    return models > 0 && queries > options.max_cells / models;
+}
+
+inline ParseError table_too_large(const std::string& source, std::size_t queries, std::size_t models,
+                                  const TableOptions& options) {
+    return ParseError(source, 0,
+                      std::to_string(queries) + " queries x " + std::to_string(models) +
+                          " models make a table of more than " + std::to_string(options.max_cells) +
+                          " cells (TableOptions::max_cells, cascade-eval --max-table-cells); most queries lack most "
+                          "models: is the model column right?");
+}
+}  // namespace detail
+
 /// An outcome log as dense queries x models matrices, for fast replay.
 ///
-///     auto table = cascade::OutcomeTable(cascade::read_outcomes("outcomes.csv"));
+///     auto table = cascade::read_outcome_table("outcomes.csv");   // outcome_table_reader.hpp
+///     auto same = cascade::OutcomeTable(cascade::read_outcomes("outcomes.csv"));  // with the rows
 ///     std::size_t m = table.model_index("gpt-4o");
 ///     double q = table.quality(m, 0);
 ///
@@ -485,14 +593,7 @@ public:
         }
         const std::size_t nq = queries_.size();
         const std::size_t nm = models_.size();
-        if (nm > 0 && nq > options.max_cells / nm) {
-            throw ParseError(
-                source_, 0,
-                std::to_string(nq) + " queries x " + std::to_string(nm) + " models make a table of more than " +
-                    std::to_string(options.max_cells) +
-                    " cells (TableOptions::max_cells, cascade-eval --max-table-cells); most queries lack most "
-                    "models: is the model column right?");
-        }
+        if (detail::too_many_cells(nq, nm, options)) throw detail::table_too_large(source_, nq, nm, options);
         columns_.resize(nm);
         for (Column& c : columns_) {
             c.quality.assign(nq, 0.0);
@@ -589,6 +690,9 @@ public:
         t.models_ = models_;
         t.model_index_ = model_index_;
         t.columns_.resize(columns_.size());
+        const std::size_t n = query_indices.size();
+        t.queries_.reserve(n);
+        t.query_lines_.reserve(n);
         for (const std::size_t q : query_indices) {
             t.queries_.push_back(queries_.at(q));
             t.query_lines_.push_back(query_lines_[q]);
@@ -596,6 +700,10 @@ public:
         for (std::size_t m = 0; m < columns_.size(); ++m) {
             const Column& from = columns_[m];
             Column& to = t.columns_[m];
+            to.quality.reserve(n);
+            to.cost.reserve(n);
+            to.confidence.reserve(n);
+            to.present.reserve(n);
             for (const std::size_t q : query_indices) {
                 to.quality.push_back(from.quality[q]);
                 to.cost.push_back(from.cost[q]);
@@ -608,6 +716,8 @@ public:
     }
 
 private:
+    friend class detail::OutcomeTableBuilder;
+
     struct Column {
         std::vector<double> quality;
         std::vector<double> cost;

@@ -14,6 +14,19 @@
 
 namespace cascade::detail {
 
+// The bytes that end a plain run of a CSV record: comma, quote, CR, LF.
+struct CsvSpecialBytes {
+    bool is[256] = {};
+    constexpr CsvSpecialBytes() {
+        is[static_cast<unsigned char>(',')] = true;
+        is[static_cast<unsigned char>('"')] = true;
+        is[static_cast<unsigned char>('\n')] = true;
+        is[static_cast<unsigned char>('\r')] = true;
+    }
+    constexpr bool operator[](unsigned char c) const { return is[c]; }
+};
+inline constexpr CsvSpecialBytes csv_special_bytes{};
+
 /// Reads RFC 4180 CSV one record at a time.
 ///
 ///     std::ifstream in("outcomes.csv", std::ios::binary);
@@ -40,60 +53,30 @@ namespace cascade::detail {
 /// Not thread-safe (one reader per stream).
 class CsvReader {
 public:
-    CsvReader(std::istream& in, std::string source_name, std::size_t max_record_bytes = default_max_record_bytes)
+    /// `limit_name` says in the error for a long record which option sets the limit.
+    CsvReader(std::istream& in, std::string source_name, std::size_t max_record_bytes = default_max_record_bytes,
+              std::string limit_name = "ReadOptions::max_line_bytes, cascade-eval --max-line-bytes")
         : input_(in, source_name),
           source_(std::move(source_name)),
+          limit_name_(std::move(limit_name)),
           max_record_bytes_(max_record_bytes) {}
 
     /// Reads the next record into `fields` (replacing its contents). Returns false at the end of
     /// the input, leaving `fields` empty. Throws cascade::ParseError on malformed input.
     bool next(std::vector<std::string>& fields) {
         fields.clear();
-        if (!started_) {
-            started_ = true;
-            skip_bom();
-        }
-        int c = peek();
-        if (c == eof) return false;
-        record_line_ = line_;
-        record_bytes_ = 0;
-        // A blank line is a record without fields.
-        if (c == '\n' || c == '\r') {
-            end_of_line();
-            return true;
-        }
-        std::string field;
-        for (;;) {
-            field.clear();
-            c = peek();
-            if (c == '"') {
-                get();
-                read_quoted(field);
-                c = peek();
-                if (c != ',' && c != '\n' && c != '\r' && c != eof) {
-                    fail(line_, "unexpected character '" + printable(c) +
-                                    "' after a closing quote; a quote inside a quoted field must be doubled");
-                }
-            } else {
-                for (;;) {
-                    c = peek();
-                    if (c == ',' || c == '\n' || c == '\r' || c == eof) break;
-                    if (c == '"') {
-                        fail(line_, "a double quote inside an unquoted field; quote the field and double the quote");
-                    }
-                    append(field, static_cast<char>(get()));
-                }
-            }
-            fields.push_back(field);
-            c = peek();
-            if (c == ',') {
-                get();
-                count(1);
-                continue;
-            }
-            if (c == '\n' || c == '\r') end_of_line();
-            return true;
-        }
+        if (!read_record()) return false;
+        for (const std::string_view f : views_) fields.emplace_back(f);
+        return true;
+    }
+
+    /// As next(std::vector<std::string>&), without a string per field: the views point into the
+    /// reader's own buffers and stay valid until the next call. The fast path of the log readers.
+    bool next(std::vector<std::string_view>& fields) {
+        fields.clear();
+        if (!read_record()) return false;
+        fields.assign(views_.begin(), views_.end());
+        return true;
     }
 
     /// The 1-based line where the last record returned by next() started.
@@ -114,18 +97,114 @@ private:
         return c;
     }
 
+    // Reads one record into views_, one view a field: into the input's buffer for a plain record
+    // (read_plain_record), else into record_ (the fields' bytes, one after the other, ends_ saying
+    // where each ends). Whole runs of plain bytes are taken at once; the checks and their order
+    // are those of reading byte by byte, so errors do not depend on where the input's chunks end.
+    bool read_record() {
+        record_.clear();
+        ends_.clear();
+        views_.clear();
+        if (!started_) {
+            started_ = true;
+            skip_bom();
+        }
+        int c = peek();
+        if (c == eof) return false;
+        record_line_ = line_;
+        record_bytes_ = 0;
+        // A blank line is a record without fields.
+        if (c == '\n' || c == '\r') {
+            end_of_line();
+            return true;
+        }
+        if (read_plain_record()) return true;
+        for (;;) {
+            c = peek();
+            if (c == '"') {
+                get();
+                read_quoted();
+                c = peek();
+                if (c != ',' && c != '\n' && c != '\r' && c != eof) {
+                    fail(line_, "unexpected character '" + printable(c) +
+                                    "' after a closing quote; a quote inside a quoted field must be doubled");
+                }
+            } else {
+                read_unquoted();
+            }
+            ends_.push_back(record_.size());
+            c = peek();
+            if (c == ',') {
+                get();
+                count(1);
+                continue;
+            }
+            if (c == '\n' || c == '\r') end_of_line();
+            std::size_t begin = 0;
+            for (const std::size_t end : ends_) {
+                views_.emplace_back(record_.data() + begin, end - begin);
+                begin = end;
+            }
+            return true;
+        }
+    }
+
+    // The common record, taken without copying: one that ends in the buffer, within the limit,
+    // with no quote (a record with one, or that the buffer cuts, goes the general way, which
+    // reports its errors). The views point into the buffer, which the next refill overwrites:
+    // not before the next call, since the line end is consumed here without reading further.
+    bool read_plain_record() {
+        const char* p = input_.data();
+        const std::size_t n = input_.available();
+        std::size_t start = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+            const char c = p[i];
+            if (!csv_special_bytes[static_cast<unsigned char>(c)]) continue;
+            if (c == ',') {
+                views_.emplace_back(p + start, i - start);
+                start = i + 1;
+                continue;
+            }
+            if (c == '"' || i > max_record_bytes_ || (c == '\r' && i + 1 == n)) break;
+            views_.emplace_back(p + start, i - start);
+            input_.consume(i);
+            end_of_line();
+            return true;
+        }
+        views_.clear();
+        return false;
+    }
+
     // Counts bytes of the current record and stops before a field grows past the limit.
     void count(std::size_t bytes) {
         record_bytes_ += bytes;
         if (record_bytes_ > max_record_bytes_) {
             fail(record_line_, "the record is longer than the limit of " + std::to_string(max_record_bytes_) +
-                                   " bytes (ReadOptions::max_line_bytes, cascade-eval --max-line-bytes); "
-                                   "is this a CSV file?");
+                                   " bytes (" + limit_name_ + "); is this a CSV file?");
         }
     }
-    void append(std::string& field, char c) {
-        count(1);
-        field.push_back(c);
+    // Takes `n` bytes of the buffer into the current field, counted first.
+    void take(std::size_t n) {
+        count(n);
+        record_.append(input_.data(), n);
+        input_.consume(n);
+    }
+
+    // An unquoted field: up to a comma, a line end or the end of the input.
+    void read_unquoted() {
+        for (;;) {
+            if (input_.available() == 0 && !input_.refill(line_)) return;
+            const char* p = input_.data();
+            const std::size_t n = input_.available();
+            std::size_t i = 0;
+            while (i < n && p[i] != ',' && p[i] != '\n' && p[i] != '\r' && p[i] != '"') ++i;
+            take(i);
+            if (i == n) continue;
+            if (p[i] == '"') {
+                fail(line_, "a double quote inside an unquoted field; quote the field and double the quote");
+            }
+            return;
+        }
     }
 
     void skip_bom() {
@@ -145,16 +224,25 @@ private:
         ++line_;
     }
 
-    void read_quoted(std::string& field) {
+    // The rest of a quoted field, its opening quote consumed.
+    void read_quoted() {
         const std::size_t opened = line_;
         for (;;) {
+            if (input_.available() == 0 && !input_.refill(line_)) {
+                fail(opened, "a quoted field is not closed before the end of the input");
+            }
+            const char* p = input_.data();
+            const std::size_t n = input_.available();
+            std::size_t i = 0;
+            while (i < n && p[i] != '"' && p[i] != '\n' && p[i] != '\r') ++i;
+            take(i);
+            if (i == n) continue;
             const int c = get();
-            if (c == eof) fail(opened, "a quoted field is not closed before the end of the input");
             if (c == '"') {
                 if (peek() == '"') {
                     get();
-                    count(1);
-                    append(field, '"');
+                    count(2);
+                    record_.push_back('"');
                     continue;
                 }
                 count(2);
@@ -162,16 +250,19 @@ private:
             }
             if (c == '\r') {
                 // Line ends inside a quoted field are data; count them for later line numbers.
-                append(field, '\r');
+                count(1);
+                record_.push_back('\r');
                 if (peek() == '\n') {
                     get();
-                    append(field, '\n');
+                    count(1);
+                    record_.push_back('\n');
                 }
                 ++line_;
                 continue;
             }
-            if (c == '\n') ++line_;
-            append(field, static_cast<char>(c));
+            ++line_;
+            count(1);
+            record_.push_back('\n');
         }
     }
 
@@ -190,6 +281,10 @@ private:
 
     ChunkedInput input_;
     std::string source_;
+    std::string limit_name_;
+    std::string record_;
+    std::vector<std::size_t> ends_;
+    std::vector<std::string_view> views_;
     std::size_t max_record_bytes_;
     std::size_t record_bytes_ = 0;
     std::size_t line_ = 1;
