@@ -85,10 +85,11 @@ TEST_CASE("naive calibration finds the cheapest setting a brute-force replay fin
     }
 }
 
-TEST_CASE("guarded calibration passes its bound and costs at least the naive choice") {
+TEST_CASE("per-setting calibration passes its bound and costs at least the naive choice") {
     const auto t = table_of(synthetic(1500, 2));
     const auto naive = cascade::calibrate(t, options(0.95, cascade::CalibrationMode::naive));
-    const auto guarded = cascade::calibrate(t, options(0.95, cascade::CalibrationMode::guarded));
+    const auto guarded = cascade::calibrate(t, options(0.95, cascade::CalibrationMode::per_setting));
+    CHECK(guarded.guarantee == cascade::CalibrationGuarantee::per_setting);
     CHECK(guarded.target_met);
     CHECK(guarded.loss_bound <= guarded.allowed_loss);
     CHECK(guarded.allowed_loss > 0.0);
@@ -99,7 +100,7 @@ TEST_CASE("guarded calibration passes its bound and costs at least the naive cho
     CHECK(guarded.train.quality >= 0.95 * guarded.reference_quality);
 }
 
-TEST_CASE("guarded calibration holds the target on new samples far more often than naive") {
+TEST_CASE("family-wise calibration holds the target on new samples far more often than naive") {
     int naive_misses = 0;
     int guarded_misses = 0;
     const int trials = 12;
@@ -107,7 +108,7 @@ TEST_CASE("guarded calibration holds the target on new samples far more often th
         const auto train = table_of(synthetic(800, 100 + static_cast<std::uint64_t>(i)));
         const auto test = table_of(synthetic(4000, 500 + static_cast<std::uint64_t>(i)));
         const double ref = test.mean_quality(test.model_index("big"));
-        for (const auto mode : {cascade::CalibrationMode::naive, cascade::CalibrationMode::guarded}) {
+        for (const auto mode : {cascade::CalibrationMode::naive, cascade::CalibrationMode::family_wise}) {
             const auto c = cascade::calibrate(train, options(0.95, mode));
             const auto r = cascade::replay_cascade(test, c.chain, c.thresholds);
             const bool miss = r.quality < 0.95 * ref;
@@ -132,11 +133,89 @@ TEST_CASE("a target of the reference's full quality falls back to the reference 
     // Naive: the perfect confidence lets small answer 80% at no loss.
     const auto naive = cascade::calibrate(t, options(1.0, cascade::CalibrationMode::naive));
     CHECK(naive.chain == std::vector<std::string>{"small", "big"});
-    const auto c = cascade::calibrate(t, options(1.0, cascade::CalibrationMode::guarded));
+    for (const auto mode : {cascade::CalibrationMode::per_setting, cascade::CalibrationMode::family_wise}) {
+        for (const auto bound : {cascade::RiskBound::betting, cascade::RiskBound::bernstein, cascade::RiskBound::kl}) {
+            auto o = options(1.0, mode);
+            o.bound = bound;
+            const auto c = cascade::calibrate(t, o);
+            CHECK(c.target_met);
+            CHECK(c.chain == std::vector<std::string>{"big"});
+            CHECK(c.saving == 0.0);
+            CHECK(c.loss_bound == 0.0);
+        }
+    }
+}
+
+TEST_CASE("family-wise calibration reports its guarantee, split, bound and test") {
+    const auto t = table_of(synthetic(1500, 2));
+    for (const auto bound : {cascade::RiskBound::betting, cascade::RiskBound::bernstein, cascade::RiskBound::kl}) {
+        INFO(cascade::risk_bound_name(bound));
+        auto o = options(0.95, cascade::CalibrationMode::family_wise);
+        o.bound = bound;
+        o.delta = 0.05;
+        const auto c = cascade::calibrate(t, o);
+        CHECK(c.target_met);
+        CHECK(c.guarantee == cascade::CalibrationGuarantee::family_wise);
+        CHECK(c.guarantee_text.find("family-wise") == 0);
+        CHECK(c.guarantee_text.find("0.95") != std::string::npos);
+        CHECK(c.delta == 0.05);
+        CHECK(c.bound == bound);
+        CHECK(c.selection_queries == 750);
+        CHECK(c.test_queries == 750);
+        CHECK(c.tested >= 1);
+        CHECK(c.tested <= o.max_tested);
+        CHECK(c.loss_bound <= c.allowed_loss);
+        CHECK(c.allowed_loss > 0.0);
+    }
+    // The betting bound certifies a cheaper setting than KL on this data.
+    auto betting = options(0.95, cascade::CalibrationMode::family_wise);
+    auto kl = betting;
+    kl.bound = cascade::RiskBound::kl;
+    CHECK(cascade::calibrate(t, betting).saving > cascade::calibrate(t, kl).saving);
+}
+
+TEST_CASE("family-wise calibration fixes the order of its tests on the choosing part alone") {
+    // Spoil the test part only (every cheap model's answer there wrong where the reference is
+    // right and right where it is wrong): the choosing part's order is unchanged, but now only
+    // the reference can pass.
+    const auto t = table_of(synthetic(1000, 3));
+    const auto o = options(0.95, cascade::CalibrationMode::family_wise);
+    const auto parts = cascade::split_by_query(t, o.selection_fraction, o.split_seed);
+    std::string csv = "query_id,model,quality,cost,confidence\n";
+    for (const auto* part : {&parts.first, &parts.second}) {
+        const bool spoil = part == &parts.second;
+        const std::size_t big = part->model_index("big");
+        for (std::size_t q = 0; q < part->query_count(); ++q) {
+            for (const std::string m : {"small", "medium", "big"}) {
+                const std::size_t i = part->model_index(m);
+                const double quality = spoil && m != "big" ? 1.0 - part->quality(big, q) : part->quality(i, q);
+                const double conf = part->confidence_column(i)[q];
+                csv += part->queries()[q] + "," + m + "," + cascade::detail::format_number(quality) + "," +
+                       cascade::detail::format_number(part->cost(i, q)) + "," +
+                       (std::isnan(conf) ? std::string() : cascade::detail::format_number(conf)) + "\n";
+            }
+        }
+    }
+    const auto honest = cascade::calibrate(t, o);
+    const auto c = cascade::calibrate(table_of(csv), o);
+    CHECK(honest.chain.size() > 1);
     CHECK(c.target_met);
     CHECK(c.chain == std::vector<std::string>{"big"});
-    CHECK(c.saving == 0.0);
-    CHECK(c.loss_bound == 0.0);
+    CHECK(c.guarantee == cascade::CalibrationGuarantee::family_wise);
+}
+
+TEST_CASE("family-wise calibration refuses a log too small to split and a bad selection fraction") {
+    const auto t = table_of(synthetic(50, 7));
+    auto o = options(0.9, cascade::CalibrationMode::family_wise);
+    o.selection_fraction = 0.01;
+    CHECK_THROWS_WITH(cascade::calibrate(t, o), Catch::Contains("cannot be split"));
+    for (const double f : {0.0, 1.0, std::nan("")}) {
+        o.selection_fraction = f;
+        CHECK_THROWS_WITH(cascade::calibrate(t, o), Catch::Contains("selection_fraction"));
+    }
+    o.selection_fraction = 0.5;
+    o.max_tested = 0;
+    CHECK_THROWS_WITH(cascade::calibrate(t, o), Catch::Contains("max_tested"));
 }
 
 TEST_CASE("a budget gives the best quality that costs at most that") {
@@ -186,7 +265,7 @@ TEST_CASE("max_tiers limits the chains searched, and progress reports each") {
 TEST_CASE("calibration refuses bad options and incomplete logs") {
     const auto t = table_of(synthetic(50, 7));
     auto bad = [&](auto change) {
-        auto o = options(0.9, cascade::CalibrationMode::guarded);
+        auto o = options(0.9, cascade::CalibrationMode::family_wise);
         change(o);
         return o;
     };

@@ -22,19 +22,35 @@
 #include "detail/threshold_grid.hpp"
 #include "outcome_log.hpp"
 #include "replay.hpp"
+#include "risk_control.hpp"
 
 // Choosing a cascade's models and thresholds from logged outcomes.
 namespace cascade {
 
 /// How calibrate() decides that a setting meets the quality target.
 enum class CalibrationMode {
-    /// The target must hold, with probability >= 1 - delta, on new traffic like the training
-    /// log; see calibrate().
-    guarded,
-    /// The target must hold on the training log itself. Expect to miss it on new traffic about
-    /// half the time: the cheapest setting that just meets it is chosen.
+    /// With probability >= 1 - delta over the labelled queries, the chosen setting's expected
+    /// quality on new traffic from the same distribution is >= target x the reference's, however
+    /// many settings were searched (Learn-then-Test with fixed-sequence testing; see calibrate()).
+    family_wise,
+    /// Every setting is tested on all labelled queries at level delta and the cheapest that
+    /// passes is kept. Spends no queries on choosing, but the choice among many that passed is
+    /// not accounted for: no stated risk for the result.
+    per_setting,
+    /// The target must hold on the labelled queries themselves. Expect to miss it on new traffic
+    /// about half the time: the cheapest setting that just meets it is chosen.
     naive,
 };
+
+/// "family_wise", "per_setting", "naive".
+inline const char* calibration_mode_name(CalibrationMode m) noexcept {
+    switch (m) {
+        case CalibrationMode::family_wise: return "family_wise";
+        case CalibrationMode::per_setting: return "per_setting";
+        case CalibrationMode::naive: return "naive";
+    }
+    return "?";
+}
 
 /// What calibrate() searches and for what.
 struct CalibrateOptions {
@@ -55,9 +71,20 @@ struct CalibrateOptions {
     /// this limit calibrate() throws std::invalid_argument, before searching, saying how many
     /// chains the log would need: name the models (`models`), lower max_tiers, or raise this.
     std::size_t max_chains = 10000;
-    CalibrationMode mode = CalibrationMode::guarded;
-    /// The guarded mode's risk: the target is missed on new traffic with probability <= delta.
+    CalibrationMode mode = CalibrationMode::family_wise;
+    /// The risk: family_wise mode misses the target on new traffic with probability <= delta
+    /// (over the labelled queries); per_setting tests each setting at this level.
     double delta = 0.1;
+    /// The confidence bound of the test.
+    RiskBound bound = RiskBound::betting;
+    /// family_wise: the share of the labelled queries that chooses and orders the settings to
+    /// test; the rest tests them. A larger test part certifies cheaper settings, a larger
+    /// choosing part orders them better.
+    double selection_fraction = 0.5;
+    /// family_wise: the seed of the split of queries into those two parts (split_by_query()).
+    std::uint64_t split_seed = 1;
+    /// family_wise: at most this many settings are tested, spread along the order.
+    std::size_t max_tested = 200;
     /// At most this many candidate thresholds per tier (at quantiles of its confidences) ...
     std::size_t max_candidates = 1024;
     /// ... and at most about this many settings per chain: a chain of k tiers gets
@@ -80,11 +107,26 @@ struct CalibrationResult {
     double reference_quality = 0.0;  ///< the reference's mean quality on the training log
     double reference_cost = 0.0;     ///< and its mean cost per query
     double saving = 0.0;             ///< 1 - train.cost / reference_cost
-    /// Guarded mode: an upper bound, holding with probability >= 1 - delta, on the reference's
-    /// expected quality minus the cascade's on new traffic (quality units; may be negative).
+    /// Which statement about new traffic holds for this choice, and that statement in words.
+    CalibrationGuarantee guarantee = CalibrationGuarantee::none;
+    std::string guarantee_text;
+    double delta = 0.0;                   ///< the risk of the guarantee
+    RiskBound bound = RiskBound::betting;  ///< the bound of the test
+    /// The labelled queries that chose and ordered the settings, and those that tested them
+    /// (per_setting: all of them both; naive: all of them, no test).
+    std::size_t selection_queries = 0;
+    std::size_t test_queries = 0;
+    /// family_wise: the settings tested (the last one failed unless all passed).
+    std::size_t tested = 0;
+    /// The chosen setting's test, on the test queries: it passed because loss_bound <=
+    /// allowed_loss. For the kl bound, loss_bound is an upper confidence bound on the quality lost
+    /// against the reference, E[ref - quality], and allowed_loss (1 - target) x a lower bound on
+    /// the reference's E[ref]. For betting and bernstein the target is tested as one mean:
+    /// allowed_loss is (1 - target) x the reference's mean quality on the test queries and
+    /// loss_bound - allowed_loss an upper confidence bound on E[target x ref - quality]. When the
+    /// reference alone was chosen (it cannot miss), loss_bound is 0. In naive mode, and when
+    /// nothing passed, they describe the chosen setting's test without any guarantee.
     double loss_bound = 0.0;
-    /// Guarded mode: the loss the target allows, (1 - target) x a lower bound on the reference's
-    /// expected quality. The setting qualified because loss_bound <= allowed_loss.
     double allowed_loss = 0.0;
     std::size_t chains = 0;    ///< chains searched
     std::size_t settings = 0;  ///< (chain, thresholds) settings evaluated
@@ -96,53 +138,6 @@ namespace detail {
 struct ModelBins {
     std::vector<double> candidates;
     std::vector<std::uint32_t> bins;
-};
-
-// The guarded mode's test of a setting. Per query, D = ref - quality is the quality lost against
-// the reference (negative for a gain). E[D] = P(D != 0) x E[D | D != 0], and for 0/1 quality
-// E[D | D != 0] = 2 P(loss | disagreement) - 1: a disagreement is a loss or a gain. Bounding the
-// two factors apart (a McNemar-style test) is far tighter than bounding losses and gains over
-// all queries, because disagreements are few. Each factor gets a Chernoff-Hoeffding (KL) bound,
-// which holds for any variable in [0, 1]: (1 + D) / 2 over the disagreements, and the
-// disagreement indicator over all queries. delta is split evenly over four bounds: the share
-// of disagreements (above and below, as the sign of the second factor decides which is used),
-// the loss rate among them, and the reference's quality.
-class LossGuard {
-public:
-    LossGuard(std::size_t n, double reference_mean, double target, double delta)
-        : n_(n), delta_(delta / 4.0), allowed_((1.0 - target) * kl_lower_bound(reference_mean, n, delta / 4.0)) {}
-
-    [[nodiscard]] double allowed() const noexcept { return allowed_; }
-
-    // Upper bound on E[D] from the number of disagreements and the sum of (1 + D) / 2 over them.
-    // The sum is rounded up to a whole number of queries (exact for 0/1 quality, conservative for
-    // graded), so that bounds can be cached.
-    double bound(double disagree, double excess) {
-        const std::size_t k = to_count(std::round(disagree), n_);
-        const std::size_t s = to_count(std::ceil(excess - 1e-9), k);
-        const std::uint64_t key = static_cast<std::uint64_t>(k) * (static_cast<std::uint64_t>(n_) + 1) + s;
-        const auto it = cache_.find(key);
-        if (it != cache_.end()) return it->second;
-        const double count = static_cast<double>(n_);
-        const double share = static_cast<double>(k) / count;
-        const double loss_rate = k == 0 ? 1.0 : kl_upper_bound(static_cast<double>(s) / static_cast<double>(k), k, delta_);
-        const double per_disagreement = 2.0 * loss_rate - 1.0;
-        const double b = per_disagreement >= 0.0 ? kl_upper_bound(share, n_, delta_) * per_disagreement
-                                                 : kl_lower_bound(share, n_, delta_) * per_disagreement;
-        cache_.emplace(key, b);
-        return b;
-    }
-
-private:
-    static std::size_t to_count(double x, std::size_t most) {
-        if (!(x > 0.0)) return 0;
-        return std::min(static_cast<std::size_t>(x), most);
-    }
-
-    std::size_t n_;
-    double delta_;
-    double allowed_;
-    std::unordered_map<std::uint64_t, double> cache_;
 };
 
 inline void check_calibrate_options(const CalibrateOptions& o) {
@@ -164,6 +159,17 @@ inline void check_calibrate_options(const CalibrateOptions& o) {
     }
     if (o.max_candidates < 1 || o.grid_settings < 1) {
         throw std::invalid_argument(where + "max_candidates and grid_settings must be >= 1");
+    }
+    if (!(o.selection_fraction > 0.0 && o.selection_fraction < 1.0)) {
+        throw std::invalid_argument(where + "selection_fraction must be in (0, 1), got " + format_number(o.selection_fraction));
+    }
+    if (o.max_tested < 1) throw std::invalid_argument(where + "max_tested must be >= 1");
+    if (o.mode != CalibrationMode::family_wise && o.mode != CalibrationMode::per_setting &&
+        o.mode != CalibrationMode::naive) {
+        throw std::invalid_argument(where + "unknown mode");
+    }
+    if (o.bound != RiskBound::betting && o.bound != RiskBound::bernstein && o.bound != RiskBound::kl) {
+        throw std::invalid_argument(where + "unknown bound");
     }
 }
 
@@ -206,49 +212,97 @@ inline std::size_t candidates_for(std::size_t k, const CalibrateOptions& o) {
 
 }  // namespace detail
 
+namespace detail {
+
+// A setting on the front of the choosing part: no other setting there is both cheaper and
+// predicted safer.
+struct FrontPoint {
+    std::vector<std::size_t> chain;  // model indices, cheapest first
+    std::vector<double> thresholds;
+    double cost = 0.0;   // mean cost per query on the choosing part
+    double score = 0.0;  // SettingTest::predicted_bound()
+    bool is_reference = false;
+};
+
+// Keeps the points no other point beats in both cost and score (lower is better in both),
+// sorted by cost.
+inline void keep_front(std::vector<FrontPoint>& points) {
+    std::sort(points.begin(), points.end(), [](const FrontPoint& a, const FrontPoint& b) {
+        if (a.cost != b.cost) return a.cost < b.cost;
+        if (a.score != b.score) return a.score < b.score;
+        return a.chain.size() < b.chain.size();
+    });
+    std::vector<FrontPoint> front;
+    double best = std::numeric_limits<double>::infinity();
+    for (FrontPoint& p : points) {
+        if (p.score < best || (p.is_reference && p.score <= best)) {
+            best = p.score;
+            front.push_back(std::move(p));
+        }
+    }
+    points = std::move(front);
+}
+
+// The disagreement sums of a replayed setting against the reference, query by query.
+inline Disagreement disagreement_of(const OutcomeTable& table, const ReplayResult& r, const std::vector<std::string>& chain,
+                                    std::size_t ref) {
+    std::vector<std::size_t> index;
+    for (const std::string& m : chain) index.push_back(table.model_index(m));
+    Disagreement d;
+    for (std::size_t q = 0; q < table.query_count(); ++q) {
+        add_disagreement(d, table.quality(ref, q), table.quality(index[r.answered_by[q]], q));
+    }
+    return d;
+}
+
+}  // namespace detail
+
 /// Chooses the cascade (which models, in cost order, and each tier's threshold) that meets a
 /// quality target at the least cost on logged outcomes, or the best quality under a budget.
 ///
 ///     cascade::CalibrateOptions o;
 ///     o.reference = "gpt-4o";
-///     o.target = 0.95;                       // keep 95% of gpt-4o's quality
-///     auto c = cascade::calibrate(train, o);  // c.chain, c.thresholds, c.train.cost, c.saving
-///     auto test = cascade::replay_cascade(test_table, c.chain, c.thresholds);
+///     o.target = 0.95;                          // keep 95% of gpt-4o's quality
+///     auto c = cascade::calibrate(labelled, o);  // c.chain, c.thresholds, c.saving, c.guarantee_text
 ///
 /// Search: every chain of 1 to max_tiers of the models (at most max_chains of them), ordered by
-/// mean cost; per chain, every
-/// combination of candidate thresholds (quantiles of each tier's logged confidences), evaluated
-/// from prefix sums, so a chain costs one pass over the queries plus a few lookups per setting.
-/// Cascade semantics are replay_cascade()'s (and cascade::Cascade's).
+/// mean cost; per chain, every combination of candidate thresholds (quantiles of each tier's
+/// logged confidences), evaluated from prefix sums, so a chain costs one pass over the queries
+/// plus a few lookups per setting. Cascade semantics are replay_cascade()'s (and
+/// cascade::Cascade's).
 ///
-/// Guarded mode (the default) holds the target on new traffic, not just on the log: a setting
-/// qualifies only if an upper confidence bound, at confidence 1 - delta, on its expected quality
-/// loss against the reference, E[ref - quality], is within the loss the target allows,
-/// (1 - target) x a lower bound on the reference's expected quality. The loss is bounded as
-/// P(disagree) x E[ref - quality | disagree] (a McNemar-style test: only queries where the
-/// cascade's quality differs from the reference's carry information, and they are few), each
-/// factor with the Chernoff-Hoeffding (KL) bound, valid for qualities anywhere in [0, 1] and close
-/// to Clopper-Pearson's for 0/1 outcomes; delta is split evenly over the four one-sided bounds
-/// used. This is the test of Learn-then-Test risk control, applied to each setting; the search
-/// then keeps the cheapest that passes. Choosing among many settings that passed weakens the
-/// guarantee somewhat (which is one reason the candidates are a quantile grid); on real data the
-/// target held on 59 of 60 held-out halves (benchmarks/README.md). The reference alone always
-/// qualifies. Naive mode only asks the training log's mean quality to meet the target, and so
-/// misses it on new traffic about half the time or more.
+/// family_wise mode (the default) states: with probability >= 1 - delta over the labelled
+/// queries, the returned setting's expected quality on new traffic from the same distribution
+/// (queries exchangeable with the labelled ones) is >= target x the reference's expected
+/// quality. It is Learn-then-Test with fixed-sequence testing (Pareto Testing): the labelled
+/// queries are split (selection_fraction, split_seed); the search runs on the first part, which
+/// keeps the settings on the front of (cost, predicted bound) and orders them from the most
+/// expensive to the cheapest, starting at the reference alone (which cannot miss); the second
+/// part then tests them in that order, each at level delta, and the first failure stops the
+/// walk. As the order is fixed before the second part is seen, the chance that any setting
+/// which misses the target passes is <= delta, so the cheapest that passed is returned with the
+/// statement intact, however many settings were searched. The test is the bound's (`bound`,
+/// betting by default): an upper confidence bound on E[target x ref - quality] must be <= 0.
+///
+/// per_setting mode tests every setting on all labelled queries and keeps the cheapest that
+/// passed: it spends no queries on choosing, but that choice is not accounted for. Naive mode
+/// only asks the labelled queries' mean quality to meet the target, and so misses it on new
+/// traffic about half the time or more. A budget is always naive.
 ///
 /// Ties in cost go to the higher quality, then to the shorter chain.
 ///
-/// Throws std::invalid_argument for invalid options, an unknown model, or more chains than
-/// max_chains; cascade::ParseError when a query lacks one of the models (naming both).
-inline CalibrationResult calibrate(const OutcomeTable& train, const CalibrateOptions& options) {
+/// Throws std::invalid_argument for invalid options, an unknown model, more chains than
+/// max_chains, or (family_wise) too few queries to split; cascade::ParseError when a query lacks
+/// one of the models (naming both).
+inline CalibrationResult calibrate(const OutcomeTable& labelled, const CalibrateOptions& options) {
     detail::check_calibrate_options(options);
-    const std::size_t ref = train.model_index(options.reference);
+    const std::size_t ref = labelled.model_index(options.reference);
     std::vector<std::size_t> models;
     if (options.models.empty()) {
-        for (std::size_t m = 0; m < train.model_count(); ++m) models.push_back(m);
+        for (std::size_t m = 0; m < labelled.model_count(); ++m) models.push_back(m);
     } else {
         for (const std::string& name : options.models) {
-            const std::size_t m = train.model_index(name);
+            const std::size_t m = labelled.model_index(name);
             if (std::find(models.begin(), models.end(), m) != models.end()) {
                 throw std::invalid_argument("cascade::calibrate: model \"" + name + "\" is listed twice");
             }
@@ -267,8 +321,29 @@ inline CalibrationResult calibrate(const OutcomeTable& train, const CalibrateOpt
     }
     std::vector<std::size_t> needed = models;
     needed.push_back(ref);
-    train.require(needed);
+    labelled.require(needed);
+
+    const bool by_quality = options.budget.has_value();
+    const bool family_wise = options.mode == CalibrationMode::family_wise && !by_quality;
+    const bool per_setting = options.mode == CalibrationMode::per_setting && !by_quality;
+    // family_wise: the first part chooses and orders, the second tests. Model indices are the
+    // same in both (subset() keeps the models).
+    std::optional<std::pair<OutcomeTable, OutcomeTable>> parts;
+    if (family_wise) {
+        const std::size_t all = labelled.query_count();
+        const auto first = static_cast<std::size_t>(std::floor(options.selection_fraction * static_cast<double>(all)));
+        if (first == 0 || first == all) {
+            throw std::invalid_argument("cascade::calibrate: family_wise mode splits the labelled queries into a part that "
+                                        "chooses settings and a part that tests them; " +
+                                        std::to_string(all) + " queries cannot be split at selection_fraction " +
+                                        detail::format_number(options.selection_fraction) +
+                                        ": give more queries or use another selection_fraction");
+        }
+        parts.emplace(split_by_query(labelled, options.selection_fraction, options.split_seed));
+    }
+    const OutcomeTable& train = family_wise ? parts->first : labelled;
     const std::size_t n = train.query_count();
+    const std::size_t n_test = family_wise ? parts->second.query_count() : n;
     const double count = static_cast<double>(n);
 
     std::vector<double> mean_cost(train.model_count(), 0.0);
@@ -278,9 +353,7 @@ inline CalibrationResult calibrate(const OutcomeTable& train, const CalibrateOpt
     });
 
     const double ref_quality = train.mean_quality(ref);
-    const double ref_cost = mean_cost[ref];
-    const bool guarded = options.mode == CalibrationMode::guarded && !options.budget;
-    detail::LossGuard guard(n, ref_quality, options.target, options.delta);
+    detail::SettingTest test(options.bound, n, ref_quality * count, options.target, options.delta);
     // A hair of slack so that a setting exactly at the target is not lost to rounding.
     const double need = options.target * ref_quality * count * (1.0 - 1e-12) - 1e-9;
     const double budget = options.budget ? *options.budget * count * (1.0 + 1e-12) + 1e-12 : 0.0;
@@ -297,7 +370,6 @@ inline CalibrationResult calibrate(const OutcomeTable& train, const CalibrateOpt
     };
     Pick best;
     Pick fallback;
-    const bool by_quality = options.budget.has_value();
     // True when (quality, cost) beats `p` in the objective (by_quality: quality first).
     auto beats = [](const Pick& p, double quality, double cost, bool quality_first) {
         if (!p.found) return true;
@@ -328,6 +400,13 @@ inline CalibrationResult calibrate(const OutcomeTable& train, const CalibrateOpt
     };
     Kept best_chain;
     Kept fallback_chain;
+    // family_wise: every setting of the chain being searched (cost, predicted bound, candidate
+    // indices with a stride of k - 1), and the front of the chains searched so far.
+    std::vector<double> point_cost;
+    std::vector<double> point_score;
+    std::vector<std::size_t> point_j;
+    std::vector<detail::FrontPoint> front;
+    std::optional<detail::FrontPoint> reference_point;  // the reference alone, when among the models
     std::vector<std::size_t> pick;
     std::vector<std::size_t> chain;
     std::vector<const detail::ModelBins*> chain_bins;
@@ -340,15 +419,24 @@ inline CalibrationResult calibrate(const OutcomeTable& train, const CalibrateOpt
             for (const std::size_t i : pick) chain.push_back(models[i]);
             const std::size_t k = chain.size();
             chain_bins.clear();
+            point_cost.clear();
+            point_score.clear();
+            point_j.clear();
             const bool is_reference = k == 1 && chain[0] == ref;
             auto consider = [&](const std::size_t* j, const detail::GridSums& s) {
                 if (beats(fallback, s.quality, s.cost, !by_quality)) {
                     fallback = Pick{ci, std::vector<std::size_t>(j, j + (k - 1)), s.quality, s.cost, true};
                 }
+                if (family_wise) {
+                    point_cost.push_back(s.cost);
+                    point_score.push_back(test.predicted_bound(s.disagree, s.excess, n_test));
+                    point_j.insert(point_j.end(), j, j + (k - 1));
+                    return;
+                }
                 if (by_quality ? !(s.cost <= budget) : !(s.quality >= need)) return;
                 if (!beats(best, s.quality, s.cost, by_quality)) return;
-                // The reference alone has no loss to bound; anything else must pass the guard.
-                if (guarded && !is_reference && guard.bound(s.disagree, s.excess) > guard.allowed()) return;
+                // The reference alone has no loss to bound; anything else must pass the test.
+                if (per_setting && !is_reference && !test.passes(s.disagree, s.excess)) return;
                 best = Pick{ci, std::vector<std::size_t>(j, j + (k - 1)), s.quality, s.cost, true};
             };
 
@@ -365,7 +453,8 @@ inline CalibrationResult calibrate(const OutcomeTable& train, const CalibrateOpt
                     }
                 }
                 ++out.settings;
-                consider(nullptr, s);
+                const std::size_t no_thresholds[1] = {0};  // not null: GCC warns of a null range
+                consider(no_thresholds, s);
             } else {
                 const std::size_t c = detail::candidates_for(k, options);
                 std::vector<detail::GridTier> tiers(k);
@@ -386,10 +475,34 @@ inline CalibrationResult calibrate(const OutcomeTable& train, const CalibrateOpt
                     }
                 }
                 if (usable) {
-                    grid.build(tiers, guarded ? &ref_column : nullptr);
+                    grid.build(tiers, per_setting || family_wise ? &ref_column : nullptr);
                     grid.visit(consider);
                     out.settings += settings;
                 }
+            }
+            if (family_wise && !point_cost.empty()) {
+                std::vector<detail::FrontPoint> here;
+                here.reserve(point_cost.size());
+                for (std::size_t p = 0; p < point_cost.size(); ++p) {
+                    detail::FrontPoint f;
+                    f.cost = point_cost[p] / count;
+                    f.score = point_score[p];
+                    f.is_reference = is_reference;
+                    here.push_back(std::move(f));
+                    here.back().thresholds.assign(point_j.begin() + static_cast<std::ptrdiff_t>(p * (k - 1)),
+                                                  point_j.begin() + static_cast<std::ptrdiff_t>((p + 1) * (k - 1)));
+                }
+                detail::keep_front(here);
+                for (detail::FrontPoint& f : here) {
+                    // Candidate indices become thresholds now, while the chain's tables are at hand.
+                    for (std::size_t i = 0; i + 1 < k; ++i) {
+                        f.thresholds[i] = chain_bins[i]->candidates[static_cast<std::size_t>(f.thresholds[i])];
+                    }
+                    f.chain = chain;
+                    if (is_reference) reference_point = f;
+                    front.push_back(std::move(f));
+                }
+                detail::keep_front(front);
             }
             if (best.found && best.chain == ci) best_chain = Kept{chain, chain_bins};
             if (fallback.found && fallback.chain == ci) fallback_chain = Kept{chain, chain_bins};
@@ -399,31 +512,109 @@ inline CalibrationResult calibrate(const OutcomeTable& train, const CalibrateOpt
         } while (detail::next_combination(pick, models.size()));
     }
 
-    const Pick& chosen = best.found ? best : fallback;
-    const Kept& kept = best.found ? best_chain : fallback_chain;
-    out.target_met = best.found;
-    const std::vector<std::size_t>& picked = kept.chain;
-    for (const std::size_t m : picked) out.chain.push_back(train.models()[m]);
-    for (std::size_t i = 0; i + 1 < picked.size(); ++i) out.thresholds.push_back(kept.bins[i]->candidates[chosen.j[i]]);
-    out.train = replay_cascade(train, out.chain, out.thresholds, true);
-    out.reference_quality = ref_quality;
-    out.reference_cost = ref_cost;
-    out.saving = ref_cost > 0.0 ? 1.0 - out.train.cost / ref_cost : 0.0;
-    out.allowed_loss = guard.allowed();
-    if (picked.size() == 1 && picked[0] == ref) {
-        out.loss_bound = 0.0;
-    } else {
-        double disagree = 0.0;
-        double excess = 0.0;
-        for (std::size_t q = 0; q < n; ++q) {
-            const double v = train.quality(picked[out.train.answered_by[q]], q);
-            if (v != ref_column[q]) {
-                disagree += 1.0;
-                excess += (1.0 + ref_column[q] - v) / 2.0;
+    auto names_of = [&](const std::vector<std::size_t>& picked) {
+        std::vector<std::string> names;
+        for (const std::size_t m : picked) names.push_back(labelled.models()[m]);
+        return names;
+    };
+    out.delta = options.delta;
+    out.bound = options.bound;
+    out.selection_queries = n;
+    out.test_queries = by_quality || options.mode == CalibrationMode::naive ? 0 : n_test;
+    bool chosen_is_reference = false;
+    if (family_wise) {
+        // The walk: from the reference alone (or the most expensive setting on the front) to
+        // the cheapest, keeping those predicted not to fail badly, at most max_tested of them.
+        const OutcomeTable& check = parts->second;
+        const std::size_t ref_check = check.model_index(options.reference);
+        detail::SettingTest final_test(options.bound, n_test, check.mean_quality(ref_check) * static_cast<double>(n_test),
+                                       options.target, options.delta);
+        // The reference alone cannot miss: it goes first, and nothing dearer follows it.
+        std::vector<detail::FrontPoint> walk;
+        // The order, and which settings it holds, depend on the first part alone (its allowed
+        // loss, not the test part's): fixed-sequence testing is valid only for such an order.
+        const double slack = test.allowed();
+        for (auto it = front.rbegin(); it != front.rend(); ++it) {
+            if (it->is_reference || (reference_point && it->cost >= reference_point->cost)) continue;
+            if (it->score > slack) continue;
+            walk.push_back(*it);
+        }
+        const std::size_t room = options.max_tested - (reference_point ? 1 : 0);
+        if (walk.size() > room) {
+            std::vector<detail::FrontPoint> thinned;
+            for (std::size_t i = 0; i < room; ++i) {
+                const std::size_t at = room == 1 ? walk.size() - 1 : i * (walk.size() - 1) / (room - 1);
+                thinned.push_back(walk[at]);
+            }
+            walk = std::move(thinned);
+        }
+        if (reference_point) walk.insert(walk.begin(), *reference_point);
+        const detail::FrontPoint* chosen = nullptr;
+        double chosen_cost = std::numeric_limits<double>::infinity();
+        double chosen_bound = 0.0;
+        for (const detail::FrontPoint& f : walk) {
+            ++out.tested;
+            double cost_here = 0.0;
+            double bound_here = 0.0;
+            if (f.is_reference) {
+                cost_here = labelled.mean_cost(ref);
+            } else {
+                const std::vector<std::string> names = names_of(f.chain);
+                const ReplayResult r = replay_cascade(check, names, f.thresholds, true);
+                const detail::Disagreement d = detail::disagreement_of(check, r, names, ref_check);
+                if (!final_test.passes(d.disagree, d.excess)) break;
+                bound_here = final_test.loss_bound(d.disagree, d.excess);
+                cost_here = (f.cost * count + r.cost * static_cast<double>(n_test)) / static_cast<double>(n + n_test);
+            }
+            if (cost_here < chosen_cost) {
+                chosen = &f;
+                chosen_cost = cost_here;
+                chosen_bound = bound_here;
             }
         }
-        out.loss_bound = guard.bound(disagree, excess);
+        out.allowed_loss = final_test.allowed();
+        if (chosen != nullptr) {
+            out.target_met = true;
+            out.guarantee = CalibrationGuarantee::family_wise;
+            out.chain = names_of(chosen->chain);
+            out.thresholds = chosen->thresholds;
+            out.loss_bound = chosen->is_reference ? 0.0 : chosen_bound;
+            chosen_is_reference = chosen->is_reference;
+        } else {
+            const std::vector<std::size_t>& picked = fallback_chain.chain;
+            out.chain = names_of(picked);
+            for (std::size_t i = 0; i + 1 < picked.size(); ++i) {
+                out.thresholds.push_back(fallback_chain.bins[i]->candidates[fallback.j[i]]);
+            }
+            // Its test on the test part, which it failed or never reached.
+            const ReplayResult r = replay_cascade(check, out.chain, out.thresholds, true);
+            const detail::Disagreement d = detail::disagreement_of(check, r, out.chain, ref_check);
+            out.loss_bound = final_test.loss_bound(d.disagree, d.excess);
+        }
+    } else {
+        const Pick& chosen = best.found ? best : fallback;
+        const Kept& kept = best.found ? best_chain : fallback_chain;
+        out.target_met = best.found;
+        if (best.found && per_setting) out.guarantee = CalibrationGuarantee::per_setting;
+        const std::vector<std::size_t>& picked = kept.chain;
+        out.chain = names_of(picked);
+        for (std::size_t i = 0; i + 1 < picked.size(); ++i) out.thresholds.push_back(kept.bins[i]->candidates[chosen.j[i]]);
+        chosen_is_reference = picked.size() == 1 && picked[0] == ref;
+        out.allowed_loss = test.allowed();
+        if (chosen_is_reference) {
+            out.loss_bound = 0.0;
+        } else {
+            const ReplayResult r = replay_cascade(train, out.chain, out.thresholds, true);
+            const detail::Disagreement d = detail::disagreement_of(train, r, out.chain, ref);
+            out.loss_bound = test.loss_bound(d.disagree, d.excess);
+        }
     }
+    out.train = replay_cascade(labelled, out.chain, out.thresholds, true);
+    out.reference_quality = labelled.mean_quality(ref);
+    out.reference_cost = labelled.mean_cost(ref);
+    out.saving = out.reference_cost > 0.0 ? 1.0 - out.train.cost / out.reference_cost : 0.0;
+    out.guarantee_text = detail::guarantee_statement(out.guarantee, options.target, options.reference, options.delta,
+                                                     options.bound, out.selection_queries, out.test_queries, out.tested);
     return out;
 }
 

@@ -5,8 +5,16 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <vector>
 
-// Confidence bounds on the mean of a variable in [0, 1] from n samples.
+#include "../../detail/number.hpp"
+
+// Confidence bounds on the mean of a bounded variable from n independent samples: the
+// Chernoff-Hoeffding (KL) bound, the empirical Bernstein bound and a betting bound. The last two
+// adapt to the sample's variance, which matters when most samples sit at one value.
 namespace cascade::detail {
 
 // Bernoulli Kullback-Leibler divergence kl(p || q), with 0 log 0 = 0.
@@ -20,6 +28,10 @@ inline double bernoulli_kl(double p, double q) {
 // any variable in [0, 1] (not only 0/1), the true mean is at most this. For 0/1 data it is close
 // to the exact Clopper-Pearson bound, and far tighter than Hoeffding's for rare events.
 inline double kl_upper_bound(double mean, std::size_t n, double delta) {
+    if (std::isnan(mean) || !(delta > 0.0 && delta < 1.0)) {
+        throw std::invalid_argument("cascade::kl_upper_bound: the mean must not be NaN and delta must be in (0, 1), got " +
+                                    format_number(mean) + " and " + format_number(delta));
+    }
     mean = std::clamp(mean, 0.0, 1.0);
     if (n == 0) return 1.0;
     const double budget = std::log(1.0 / delta) / static_cast<double>(n);
@@ -40,6 +52,163 @@ inline double kl_upper_bound(double mean, std::size_t n, double delta) {
 // The matching lower bound: the true mean is at least this with probability >= 1 - delta.
 inline double kl_lower_bound(double mean, std::size_t n, double delta) {
     return 1.0 - kl_upper_bound(1.0 - std::clamp(mean, 0.0, 1.0), n, delta);
+}
+
+// A sample summarised by its distinct values: `weight` observations equal to `value`. Weights
+// need not be whole; see betting_upper_bound() for what a negative one means.
+struct WeightedValue {
+    double value = 0.0;
+    double weight = 0.0;
+};
+
+// Refuses what would make a bound meaningless: delta outside (0, 1), a NaN, an empty or inverted
+// range, a value outside it.
+inline void check_bound_input(const char* where, const std::vector<WeightedValue>& sample, double lo, double hi,
+                              double delta) {
+    if (!(delta > 0.0 && delta < 1.0)) {
+        throw std::invalid_argument(std::string(where) + ": delta must be in (0, 1), got " + format_number(delta));
+    }
+    if (!(std::isfinite(lo) && std::isfinite(hi) && lo < hi)) {
+        throw std::invalid_argument(std::string(where) + ": the range must be finite with lo < hi, got [" + format_number(lo) +
+                                    ", " + format_number(hi) + "]");
+    }
+    for (const WeightedValue& v : sample) {
+        if (!(v.value >= lo && v.value <= hi) || !std::isfinite(v.weight)) {
+            throw std::invalid_argument(std::string(where) + ": sample value " + format_number(v.value) + " (weight " +
+                                        format_number(v.weight) + ") is NaN or outside [" + format_number(lo) + ", " +
+                                        format_number(hi) + "]");
+        }
+    }
+}
+
+// The betting bound's wagers: fractions c of the most a bettor can stake without risking ruin.
+// A mixture over fixed wagers (each a constant bet, so chosen before any sample is seen) keeps
+// the wealth a test supermartingale whatever the data, and its value depends on the sample only
+// through its distinct values and their weights, never on their order.
+inline constexpr int betting_wagers = 50;
+inline constexpr double betting_most_wager = 0.95;
+
+// Logarithm of the betting wealth against "the mean of x is >= m" after the sample, x scaled to
+// [0, 1]: the average over the wagers c of prod (1 + c (m - x_i) / (1 - m)). Under that null each
+// factor has expectation <= 1, so the wealth reaches 1 / delta with probability <= delta (Markov;
+// Ville's inequality makes it hold at every sample size at once). It grows with m.
+inline double betting_log_wealth(const std::vector<WeightedValue>& scaled, double m) {
+    double terms[betting_wagers];
+    double top = -std::numeric_limits<double>::infinity();
+    for (int g = 0; g < betting_wagers; ++g) {
+        const double c = betting_most_wager * (g + 1) / betting_wagers;
+        double log_wealth = 0.0;
+        for (const WeightedValue& v : scaled) {
+            if (v.weight == 0.0) continue;
+            const double factor = 1.0 + c * (m - v.value) / (1.0 - m);
+            log_wealth += v.weight * std::log(factor);
+        }
+        terms[g] = log_wealth;
+        top = std::max(top, log_wealth);
+    }
+    if (!std::isfinite(top)) return top;
+    double sum = 0.0;
+    for (const double t : terms) sum += std::exp(t - top);
+    return top + std::log(sum / betting_wagers);
+}
+
+inline std::vector<WeightedValue> scale_sample(const std::vector<WeightedValue>& sample, double lo, double hi,
+                                               double& count, double& mean) {
+    std::vector<WeightedValue> out;
+    out.reserve(sample.size());
+    count = 0.0;
+    double sum = 0.0;
+    for (const WeightedValue& v : sample) {
+        const double x = std::clamp((v.value - lo) / (hi - lo), 0.0, 1.0);
+        out.push_back({x, v.weight});
+        count += v.weight;
+        sum += v.weight * x;
+    }
+    mean = count > 0.0 ? std::clamp(sum / count, 0.0, 1.0) : 0.0;
+    return out;
+}
+
+// True when the betting test rejects "the mean is >= m" at level delta: the sample shows, with
+// error probability <= delta, that the mean of the variable (in [lo, hi]) is below m.
+inline bool betting_rejects(const std::vector<WeightedValue>& sample, double lo, double hi, double m, double delta) {
+    check_bound_input("cascade::betting_rejects", sample, lo, hi, delta);
+    if (std::isnan(m)) throw std::invalid_argument("cascade::betting_rejects: m is NaN");
+    double count = 0.0;
+    double mean = 0.0;
+    const auto scaled = scale_sample(sample, lo, hi, count, mean);
+    const double at = (m - lo) / (hi - lo);
+    if (at > 1.0) return true;  // no variable in [lo, hi] has a mean > hi
+    if (!(at > 0.0) || !(count > 0.0)) return false;
+    return betting_log_wealth(scaled, at) >= std::log(1.0 / delta);
+}
+
+// The betting upper confidence bound (in the manner of Waudby-Smith and Ramdas, "Estimating means
+// of bounded random variables by betting", 2023, with a mixture of constant bets): the smallest
+// m whose null "mean >= m" the bettor rejects at level delta. With probability >= 1 - delta over
+// independent samples of a variable in [lo, hi], its mean is at most this. Where most samples
+// share one value its width shrinks with the variance, as Bernstein's does, without Bernstein's
+// large second-order term; it is never above the range.
+//
+// The wealth is computed from the weighted values alone, so a sample may also be summarised
+// conservatively: any weights whose log-wealth is at most the true sample's, for every wager,
+// keep the bound valid (a negative weight may arise that way).
+inline double betting_upper_bound(const std::vector<WeightedValue>& sample, double lo, double hi, double delta) {
+    check_bound_input("cascade::betting_upper_bound", sample, lo, hi, delta);
+    double count = 0.0;
+    double mean = 0.0;
+    const auto scaled = scale_sample(sample, lo, hi, count, mean);
+    if (!(count > 0.0)) return hi;
+    const double level = std::log(1.0 / delta);
+    // The wealth at the sample mean is <= 1 (Jensen), so the bound is above the mean; bisect
+    // for where the wealth crosses 1 / delta.
+    double below = mean;
+    double above = 1.0;
+    for (int i = 0; i < 60; ++i) {
+        const double mid = (below + above) / 2.0;
+        if (mid >= 1.0 || mid <= below) break;
+        if (betting_log_wealth(scaled, mid) >= level) {
+            above = mid;
+        } else {
+            below = mid;
+        }
+    }
+    return lo + above * (hi - lo);
+}
+
+// The empirical Bernstein bound of Maurer and Pontil (2009, theorem 4): with probability
+// >= 1 - delta over n >= 2 independent samples of a variable in [lo, hi], its mean is at most
+// mean + sqrt(2 V ln(2 / delta) / n) + 7 (hi - lo) ln(2 / delta) / (3 (n - 1)), V the unbiased
+// sample variance. Tight for large n and small variance; the second term makes it loose below a
+// few thousand samples. `variance` may be an upper bound on the sample variance.
+inline double bernstein_upper_bound(double mean, double variance, double n, double lo, double hi, double delta) {
+    check_bound_input("cascade::bernstein_upper_bound", {}, lo, hi, delta);
+    if (std::isnan(mean) || std::isnan(variance) || std::isnan(n)) {
+        throw std::invalid_argument("cascade::bernstein_upper_bound: mean, variance and n must not be NaN");
+    }
+    if (!(n >= 2.0)) return hi;
+    const double range = hi - lo;
+    const double v = std::max(0.0, variance) / (range * range);
+    const double x = std::clamp((mean - lo) / range, 0.0, 1.0);
+    const double log_term = std::log(2.0 / delta);
+    const double bound = x + std::sqrt(2.0 * v * log_term / n) + 7.0 * log_term / (3.0 * (n - 1.0));
+    return lo + std::min(1.0, bound) * range;
+}
+
+// The same from a sample of weighted values.
+inline double bernstein_upper_bound(const std::vector<WeightedValue>& sample, double lo, double hi, double delta) {
+    check_bound_input("cascade::bernstein_upper_bound", sample, lo, hi, delta);
+    double n = 0.0;
+    double sum = 0.0;
+    double squares = 0.0;
+    for (const WeightedValue& v : sample) {
+        n += v.weight;
+        sum += v.weight * v.value;
+        squares += v.weight * v.value * v.value;
+    }
+    if (!(n >= 2.0)) return hi;
+    const double mean = sum / n;
+    const double variance = (squares - n * mean * mean) / (n - 1.0);
+    return bernstein_upper_bound(mean, variance, n, lo, hi, delta);
 }
 
 }  // namespace cascade::detail
