@@ -21,6 +21,7 @@
 
 // Every heap allocation of the program is counted (tests/support/count_allocations.hpp).
 #include "count_allocations.hpp"
+#include "overhead_workload.hpp"
 
 #if !CASCADE_TEST_COUNTS_ALLOCATIONS
 #error "this benchmark counts allocations, which a ThreadSanitizer build cannot"
@@ -30,35 +31,7 @@ using cascade_test::thread_allocations;
 namespace {
 
 // ---------------------------------------------------------------------------------------------
-// The workload: a query carries the confidence the cheap model will report, so one set of
-// callables serves both the accepted and the escalating cases.
-struct Query {
-    std::uint64_t id;
-    double confidence;
-};
-struct Answer {
-    std::uint64_t token;
-    double confidence;
-};
-
-constexpr double easy = 0.9;  // the cheap tier accepts
-constexpr double hard = 0.1;  // the cheap tier rejects; the router sends it to the big tier
-constexpr double threshold = 0.5;
-constexpr double cheap_price = 0.0002;
-constexpr double big_price = 0.005;
-
-auto cheap_model() {
-    return [](const Query& q) { return Answer{q.id * 0x9E3779B97F4A7C15ULL, q.confidence}; };
-}
-auto big_model() {
-    return [](const Query& q) { return Answer{q.id ^ 0xC2B2AE3D27D4EB4FULL, 1.0}; };
-}
-auto confidence() {
-    return [](const Query&, const Answer& a) { return a.confidence; };
-}
-auto difficulty() {
-    return [](const Query& q) { return 1.0 - q.confidence; };
-}
+using namespace overhead_workload;  // Query, Answer, the callables, easy, hard, the prices
 
 // A clock that only counts, each read 50 ns after the previous one (about what the real latencies
 // are here, so the latency statistics do the same work): the difference it makes is what reading

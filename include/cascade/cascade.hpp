@@ -13,6 +13,7 @@
 #include "core/concepts.hpp"
 #include "core/config.hpp"
 #include "core/cost.hpp"
+#include "core/dynamic_cascade.hpp"
 #include "core/event.hpp"
 #include "core/hedge.hpp"
 #include "core/options.hpp"
@@ -22,6 +23,7 @@
 #include "core/router.hpp"
 #include "core/stats.hpp"
 #include "core/tier.hpp"
+#include "core/tier_registry.hpp"
 #include "core/verdict.hpp"
 #include "version.hpp"
 

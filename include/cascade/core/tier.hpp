@@ -244,8 +244,8 @@ struct AttemptOutcome {
 // inlines it into the cascade: it runs for every tier called, and the call alone cost a query
 // about thirty instructions.
 template <class Response, class TierT, class Request>
-inline AttemptOutcome<Response> attempt(TierT& tier, const Request& request, const CallContext& context,
-                                        Attempt& attempt) {
+inline AttemptOutcome<Response> call_tier(TierT& tier, const Request& request, const CallContext& context,
+                                          Attempt& attempt) {
     AttemptOutcome<Response> outcome;
     std::optional<Response>& answer = outcome.answer;
     try {
@@ -331,6 +331,25 @@ inline AttemptOutcome<Response> attempt(TierT& tier, const Request& request, con
         record_cost_over_max(attempt);
     }
     return outcome;
+}
+
+// A tier type whose calls go through one indirect call of its own says so with a member type
+// `makes_own_calls` (detail::ErasedTier: a registered tier that a DynamicCascade chains at run
+// time, whose own type only call_tier knows).
+template <class T, class = void>
+struct makes_own_calls : std::false_type {};
+template <class T>
+struct makes_own_calls<T, std::void_t<typename T::makes_own_calls>> : std::true_type {};
+
+// One tier's call for one request, as every cascade makes it.
+template <class Response, class TierT, class Request>
+inline AttemptOutcome<Response> attempt(TierT& tier, const Request& request, const CallContext& context,
+                                        Attempt& attempt) {
+    if constexpr (makes_own_calls<TierT>::value) {
+        return tier.call(request, context, attempt);
+    } else {
+        return call_tier<Response>(tier, request, context, attempt);
+    }
 }
 
 }  // namespace detail
