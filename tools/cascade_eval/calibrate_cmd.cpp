@@ -6,11 +6,14 @@
 #include <optional>
 
 #include <cascade/eval/calibrate.hpp>
+#include <cascade/eval/calibration_file.hpp>
 #include <cascade/eval/curve.hpp>
+#include <cascade/eval/shift.hpp>
 
 #include "cli.hpp"
 #include "commands.hpp"
 #include "common.hpp"
+#include "shift_report.hpp"
 #include "svg_plot.hpp"
 
 namespace cascade_eval {
@@ -19,7 +22,8 @@ int run_calibrate(const std::vector<std::string>& words) {
     const Args args(
         "calibrate", words,
         with_read_limits({"--train", "--test", "--log", "--split", "--seed", "--reference", "--target", "--budget",
-                          "--models", "--max-tiers", "--max-chains", "--delta", "--max-candidates", "--svg"}),
+                          "--models", "--max-tiers", "--max-chains", "--delta", "--max-candidates", "--svg", "--mode", "--bound", "--selection",
+                          "--shift-alpha", "--save"}),
         {"--naive", "--json", "--quiet"});
     Progress progress{args.has("--quiet")};
     const ReadLimits limits = read_limits(args);
@@ -36,9 +40,43 @@ int run_calibrate(const std::vector<std::string>& words) {
     o.models = args.list("--models");
     o.max_tiers = args.count("--max-tiers").value_or(3);
     if (auto n = args.count("--max-chains")) o.max_chains = *n;
-    o.mode = args.has("--naive") ? cascade::CalibrationMode::naive : cascade::CalibrationMode::guarded;
+    const std::string mode_word = args.get("--mode").value_or(args.has("--naive") ? "naive" : "family_wise");
+    if (args.has("--naive") && mode_word != "naive") throw UsageError("--naive and --mode " + mode_word + " contradict");
+    if (mode_word == "family_wise") {
+        o.mode = cascade::CalibrationMode::family_wise;
+    } else if (mode_word == "per_setting") {
+        o.mode = cascade::CalibrationMode::per_setting;
+    } else if (mode_word == "naive") {
+        o.mode = cascade::CalibrationMode::naive;
+    } else {
+        throw UsageError("option --mode: family_wise, per_setting or naive; got " + mode_word);
+    }
+    const std::string bound_word = args.get("--bound").value_or("betting");
+    if (bound_word == "betting") {
+        o.bound = cascade::RiskBound::betting;
+    } else if (bound_word == "bernstein") {
+        o.bound = cascade::RiskBound::bernstein;
+    } else if (bound_word == "kl") {
+        o.bound = cascade::RiskBound::kl;
+    } else {
+        throw UsageError("option --bound: betting, bernstein or kl; got " + bound_word);
+    }
     o.delta = args.number("--delta").value_or(0.1);
+    if (!(o.delta > 0.0 && o.delta < 1.0)) {
+        throw UsageError("option --delta: the risk, a probability in (0, 1), e.g. 0.1; got " + *args.get("--delta"));
+    }
+    o.selection_fraction = args.number("--selection").value_or(0.5);
+    if (!(o.selection_fraction > 0.0 && o.selection_fraction < 1.0)) {
+        throw UsageError("option --selection: the share of the training queries that chooses the settings to test, in "
+                         "(0, 1); got " + *args.get("--selection"));
+    }
     if (auto c = args.count("--max-candidates")) o.max_candidates = *c;
+    cascade::ShiftOptions shift_options;
+    shift_options.alpha = args.number("--shift-alpha").value_or(shift_options.alpha);
+    if (!(shift_options.alpha > 0.0 && shift_options.alpha < 1.0)) {
+        throw UsageError("option --shift-alpha: the shift check's level, in (0, 1), e.g. 0.01; got " +
+                         *args.get("--shift-alpha"));
+    }
 
     // Either --train [--test], or --log with --split.
     std::optional<cascade::OutcomeTable> train;
@@ -66,11 +104,28 @@ int run_calibrate(const std::vector<std::string>& words) {
         };
     }
     const cascade::CalibrationResult c = cascade::calibrate(*train, o);
+    if (auto save = args.get("--save")) {
+        // The digest is of the file read, so that the saved choice names the data it came from.
+        cascade::CalibrationData data = cascade::describe_data_file(args.has("--log") ? *args.get("--log") : *args.get("--train"));
+        if (args.has("--log")) {
+            data.split = args.number("--split").value_or(0.5);
+            data.seed = args.whole("--seed").value_or(1);
+        }
+        cascade::save_calibration_file(*save, cascade::calibration_file_from(c, o, std::move(data)));
+        progress.say("saved the calibration to " + *save);
+    }
 
     std::vector<SetReport> sets;
     sets.push_back(measure("train", *train, c.chain, c.thresholds, o.reference));
     if (test) sets.push_back(measure("test", *test, c.chain, c.thresholds, o.reference));
-    const char* mode = o.mode == cascade::CalibrationMode::guarded && !o.budget ? "guarded" : "naive";
+    // The guarantee assumes the test traffic is drawn like the training traffic: check it.
+    std::optional<cascade::ShiftReport> shift;
+    if (test) {
+        shift = cascade::check_shift(cascade::shift_sample(*train, c.chain, c.thresholds),
+                                     cascade::shift_sample(*test, c.chain, c.thresholds), shift_options);
+    }
+    const char* mode = o.budget ? "naive" : cascade::calibration_mode_name(o.mode);
+    const bool tested = !o.budget && o.mode != cascade::CalibrationMode::naive;
 
     if (auto svg = args.get("--svg")) {
         const cascade::OutcomeTable& shown = test ? *test : *train;
@@ -117,6 +172,12 @@ int run_calibrate(const std::vector<std::string>& words) {
             {"target", o.budget ? Json(nullptr) : Json(o.target)},
             {"budget", o.budget ? Json(*o.budget) : Json(nullptr)},
             {"delta", Json(o.delta)},
+            {"guarantee", Json(cascade::guarantee_name(c.guarantee))},
+            {"guarantee_text", Json(c.guarantee_text)},
+            {"bound", tested ? Json(cascade::risk_bound_name(c.bound)) : Json(nullptr)},
+            {"selection_queries", Json(c.selection_queries)},
+            {"test_queries", Json(c.test_queries)},
+            {"settings_tested", Json(c.tested)},
             {"target_met", Json(c.target_met)},
             {"loss_bound", Json(c.loss_bound)},
             {"allowed_loss", Json(c.allowed_loss)},
@@ -124,6 +185,7 @@ int run_calibrate(const std::vector<std::string>& words) {
             {"settings_searched", Json(c.settings)},
         };
         for (const SetReport& s : sets) members.emplace_back(s.name, s.to_json(o.target));
+        if (shift) members.emplace_back("shift", shift_json(*shift));
         std::cout << dump_json(json_object(std::move(members))) << "\n";
     } else {
         std::cout << "chain:       " << join(c.chain, " > ") << "\n";
@@ -140,18 +202,27 @@ int run_calibrate(const std::vector<std::string>& words) {
             std::cout << "budget " << dollars(*o.budget) << " per query (naive): " << (c.target_met ? "met" : "NOT met") << "\n";
         } else {
             std::cout << "target " << percent(o.target, 1) << " of " << o.reference << "'s quality (" << mode;
-            if (o.mode == cascade::CalibrationMode::guarded) std::cout << ", delta " << cascade::detail::format_number(o.delta);
+            if (tested) {
+                std::cout << ", " << cascade::risk_bound_name(c.bound) << " bound, delta " << cascade::detail::format_number(o.delta);
+            }
             std::cout << "): " << (c.target_met ? "met on train" : "NOT met by any setting on train");
-            if (o.mode == cascade::CalibrationMode::guarded) {
+            if (tested && c.target_met) {
                 std::cout << "; loss bound " << fixed(c.loss_bound) << " <= allowed " << fixed(c.allowed_loss);
             }
             std::cout << "\n";
+            std::cout << "guarantee: " << c.guarantee_text << "\n";
             if (test) {
                 std::cout << "on test: " << (sets[1].relative_quality() >= o.target - 1e-12 ? "met" : "missed") << " ("
                           << fixed(sets[1].relative_quality()) << " of " << o.reference << ")\n";
             }
         }
         std::cout << "searched " << c.chains << " chains, " << c.settings << " settings\n";
+        if (shift) std::cout << "\n" << shift_text(*shift, "train", "test");
+    }
+    if (shift && shift->premise_in_doubt) {
+        std::cerr << "cascade-eval: the guarantee's premise is in doubt: the test traffic is not drawn like the training "
+                     "traffic (shift check p = "
+                  << p_value_text(shift->p_value) << ")\n";
     }
     if (!c.target_met) {
         std::cerr << "cascade-eval: no setting met the " << (o.budget ? "budget" : "target") << " on train\n";

@@ -34,15 +34,23 @@ ReadLimits read_limits(const Args& args) {
     return limits;
 }
 
-cascade::OutcomeLog read_log(const std::string& path, const Progress& progress, const ReadLimits& limits) {
+namespace {
+
+cascade::ReadOptions read_options(const std::string& path, const Progress& progress, const ReadLimits& limits) {
     cascade::ReadOptions options;
     options.max_line_bytes = limits.max_line_bytes;
     options.max_models_per_query = limits.max_models_per_query;
     options.progress_every = 250000;
-    options.progress = [&](std::size_t rows) {
-        if (rows >= options.progress_every) progress.say("reading " + path + ": " + std::to_string(rows) + " rows");
+    options.progress = [&progress, path, every = options.progress_every](std::size_t rows) {
+        if (rows >= every) progress.say("reading " + path + ": " + std::to_string(rows) + " rows");
     };
-    return cascade::read_outcomes(path, options);
+    return options;
+}
+
+}  // namespace
+
+cascade::OutcomeLog read_log(const std::string& path, const Progress& progress, const ReadLimits& limits) {
+    return cascade::read_outcomes(path, read_options(path, progress, limits));
 }
 
 namespace {
@@ -71,7 +79,8 @@ std::string dump_json(const Json& value) {
 }
 
 cascade::OutcomeTable read_table(const std::string& path, const Progress& progress, const ReadLimits& limits) {
-    return cascade::OutcomeTable(read_log(path, progress, limits), limits.table);
+    // Straight into the table: the rows themselves would take ten times its memory.
+    return cascade::read_outcome_table(path, read_options(path, progress, limits), limits.table);
 }
 
 std::string fixed(double x, int decimals) {

@@ -10,6 +10,7 @@
 
 #include <cascade/detail/json.hpp>
 #include <cascade/eval/outcome_log.hpp>
+#include <cascade/eval/outcome_table_reader.hpp>
 #include <cascade/eval/replay.hpp>
 
 #include "cli.hpp"

@@ -1,13 +1,16 @@
 // cascade-eval route: train the project's text scorer (hashed n-gram logistic regression) to
 // tell which queries need the strong model, then judge it as a router on held-out queries
-// (RouteLLM's APGR and CPT).
+// (RouteLLM's APGR and CPT); with --target, also choose its threshold with a stated risk.
 #include <algorithm>
 #include <cstdint>
 #include <fstream>
 #include <iostream>
 #include <numeric>
+#include <optional>
+#include <string>
 #include <unordered_map>
 
+#include <cascade/eval/calibrate_router.hpp>
 #include <cascade/eval/detail/csv.hpp>
 #include <cascade/eval/metrics.hpp>
 #include <cascade/core/parse_error.hpp>
@@ -66,6 +69,13 @@ std::unordered_map<std::string, std::string> read_queries(const std::string& pat
     return out;
 }
 
+cascade::RiskBound parse_bound(const std::string& word) {
+    if (word == "betting") return cascade::RiskBound::betting;
+    if (word == "bernstein") return cascade::RiskBound::bernstein;
+    if (word == "kl") return cascade::RiskBound::kl;
+    throw UsageError("option --bound: betting, bernstein or kl; got " + word);
+}
+
 struct Labelled {
     std::vector<std::string> texts;
     std::vector<double> weak;
@@ -100,7 +110,7 @@ Labelled join(const cascade::OutcomeTable& table, const std::unordered_map<std::
 int run_route(const std::vector<std::string>& words) {
     const Args args("route", words,
                     with_read_limits({"--train", "--train-queries", "--test", "--test-queries", "--weak", "--strong",
-                                      "--seed", "--svg"}),
+                                      "--seed", "--svg", "--target", "--delta", "--bound", "--selection"}),
                     {"--json", "--quiet"});
     Progress progress{args.has("--quiet")};
     const ReadLimits limits = read_limits(args);
@@ -108,6 +118,34 @@ int run_route(const std::vector<std::string>& words) {
     const std::string weak = args.require("--weak");
     const std::string strong = args.require("--strong");
     if (weak == strong) throw UsageError("--weak and --strong name the same model");
+    // The threshold's calibration, checked before any file is read.
+    std::optional<cascade::RouterCalibrateOptions> calibration;
+    if (args.has("--target")) {
+        cascade::RouterCalibrateOptions o;
+        o.weak = weak;
+        o.strong = strong;
+        o.target = *args.number("--target");
+        if (!(o.target > 0.0 && o.target <= 1.0)) {
+            throw UsageError("option --target: a fraction of the strong model's quality in (0, 1], e.g. 0.95; got " +
+                             *args.get("--target"));
+        }
+        o.delta = args.number("--delta").value_or(0.1);
+        if (!(o.delta > 0.0 && o.delta < 1.0)) {
+            throw UsageError("option --delta: the risk, a probability in (0, 1), e.g. 0.1; got " + *args.get("--delta"));
+        }
+        o.bound = parse_bound(args.get("--bound").value_or("betting"));
+        o.selection_fraction = args.number("--selection").value_or(0.5);
+        if (!(o.selection_fraction > 0.0 && o.selection_fraction < 1.0)) {
+            throw UsageError("option --selection: the share of the test queries that proposes the thresholds to test, in "
+                             "(0, 1); got " + *args.get("--selection"));
+        }
+        o.split_seed = seed;
+        calibration = o;
+    } else {
+        for (const char* flag : {"--delta", "--bound", "--selection"}) {
+            if (args.has(flag)) throw UsageError(std::string(flag) + " goes with --target");
+        }
+    }
     const std::string train_queries_path = args.require("--train-queries");
     const std::string test_queries_path = args.require("--test-queries");
     const cascade::OutcomeTable train = read_table(args.require("--train"), progress, limits);
@@ -129,6 +167,9 @@ int run_route(const std::vector<std::string>& words) {
     scores.reserve(te.texts.size());
     for (const std::string& t : te.texts) scores.push_back(scorer.score(t));
     const cascade::RouterEval e = cascade::evaluate_router(te.weak, te.strong, scores);
+    // The scorer never saw the test queries: its scores there are honest ones to calibrate on.
+    std::optional<cascade::RouterCalibration> chosen;
+    if (calibration) chosen = cascade::calibrate_router(test, scores, *calibration);
 
     const double n = static_cast<double>(te.texts.size());
     const double weak_cost = std::accumulate(te.weak_cost.begin(), te.weak_cost.end(), 0.0) / n;
@@ -173,7 +214,7 @@ int run_route(const std::vector<std::string>& words) {
     }
 
     if (args.has("--json")) {
-        std::cout << dump_json(json_object({
+        std::vector<std::pair<std::string, Json>> members = {
                          {"weak", Json(weak)},
                          {"strong", Json(strong)},
                          {"train_queries", Json(tr.texts.size())},
@@ -185,8 +226,28 @@ int run_route(const std::vector<std::string>& words) {
                          {"strong_quality", Json(strong_quality)},
                          {"weak_cost", Json(weak_cost)},
                          {"strong_cost", Json(strong_cost)},
-                     }))
-                  << "\n";
+        };
+        if (chosen) {
+            members.emplace_back("calibration", json_object({
+                                                    {"threshold", Json(chosen->threshold)},
+                                                    {"strong_share", Json(chosen->strong_share)},
+                                                    {"target", Json(calibration->target)},
+                                                    {"delta", Json(chosen->delta)},
+                                                    {"bound", Json(cascade::risk_bound_name(chosen->bound))},
+                                                    {"guarantee", Json(cascade::guarantee_name(chosen->guarantee))},
+                                                    {"guarantee_text", Json(chosen->guarantee_text)},
+                                                    {"selection_queries", Json(chosen->selection_queries)},
+                                                    {"test_queries", Json(chosen->test_queries)},
+                                                    {"settings_tested", Json(chosen->tested)},
+                                                    {"target_met", Json(chosen->target_met)},
+                                                    {"loss_bound", Json(chosen->loss_bound)},
+                                                    {"allowed_loss", Json(chosen->allowed_loss)},
+                                                    {"quality", Json(chosen->train.quality)},
+                                                    {"cost", Json(chosen->train.cost)},
+                                                    {"saving", Json(chosen->saving)},
+                                                }));
+        }
+        std::cout << dump_json(json_object(std::move(members))) << "\n";
         return exit_ok;
     }
     std::cout << "text scorer trained on " << tr.texts.size() << " queries, judged on " << te.texts.size() << "\n"
@@ -195,6 +256,18 @@ int run_route(const std::vector<std::string>& words) {
               << "  APGR      " << fixed(e.apgr, 3) << "   (random router 0.5)\n"
               << "  CPT(50%)  " << percent(e.cpt50) << " of queries to " << strong << "   (random router 50%)\n"
               << "  CPT(80%)  " << percent(e.cpt80) << " of queries to " << strong << "   (random router 80%)\n";
+    if (chosen) {
+        const cascade::RouterCalibration& c = *chosen;
+        std::cout << "\nthreshold:   queries scoring >= " << cascade::detail::format_number(c.threshold) << " go to " << strong
+                  << " (" << percent(c.strong_share) << " of the test queries)\n"
+                  << "  quality " << fixed(c.train.quality) << " against " << strong << "'s " << fixed(c.reference_quality)
+                  << ", " << dollars(c.train.cost) << " per query, saving " << percent(c.saving) << "\n"
+                  << "target " << percent(calibration->target, 1) << " of " << strong << "'s quality (family_wise, "
+                  << cascade::risk_bound_name(c.bound) << " bound, delta " << cascade::detail::format_number(c.delta)
+                  << "): " << (c.target_met ? "met" : "NOT met") << "; loss bound " << fixed(c.loss_bound) << " <= allowed "
+                  << fixed(c.allowed_loss) << "\n"
+                  << "guarantee: " << c.guarantee_text << "\n";
+    }
     return exit_ok;
 }
 

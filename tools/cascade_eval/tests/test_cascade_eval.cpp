@@ -16,73 +16,36 @@
 #include <vector>
 
 #include "fixture.hpp"
+#include "tool_run.hpp"
 
 namespace fs = std::filesystem;
 
 using cascade::detail::JsonValue;
 using cascade::detail::parse_json;
+using namespace cascade_eval_tests;  // run, write, dir, at: the tool's test kit
 
 namespace {
-
-struct Run {
-    int code = -1;
-    std::string out;
-    std::string err;
-};
-
-std::string slurp(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
-
-fs::path dir() {
-    static const fs::path d = [] {
-        fs::path p = fs::current_path() / "cascade_eval_fixtures";
-        fs::create_directories(p);
-        return p;
-    }();
-    return d;
-}
-
-fs::path write(const std::string& name, const std::string& text) {
-    const fs::path p = dir() / name;
-    std::ofstream(p, std::ios::binary) << text;
-    return p;
-}
-
-std::string quote(const std::string& s) {
-    std::string out = "'";
-    for (const char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return out + "'";
-}
-
-// Runs cascade-eval with `args` through the shell, capturing both streams.
-Run run(const std::vector<std::string>& args) {
-    std::string cmd = quote(CASCADE_EVAL_EXE);
-    for (const std::string& a : args) cmd += " " + quote(a);
-    const fs::path out = dir() / "stdout.txt";
-    const fs::path err = dir() / "stderr.txt";
-    cmd += " > " + quote(out.string()) + " 2> " + quote(err.string());
-    const int status = std::system(cmd.c_str());
-    Run r;
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.out = slurp(out);
-    r.err = slurp(err);
-    return r;
-}
-
-const JsonValue& at(const JsonValue& v, const char* key) {
-    const JsonValue* x = v.find(key);
-    if (!x) FAIL("no key " << key << " in " << v.dump());
-    return *x;
-}
 
 const std::string train_csv = write("train.csv", cascade_eval_tests::outcomes_csv(600, 1)).string();
 const std::string test_csv = write("test.csv", cascade_eval_tests::outcomes_csv(600, 2)).string();
 
 }  // namespace
+
+TEST_CASE("calibrate prints which guarantee holds at what delta, for each mode and bound") {
+    const Run fw = run({"calibrate", "--train", train_csv, "--reference", "big", "--bound", "kl", "--delta", "0.05"});
+    INFO(fw.err);
+    REQUIRE(fw.code == 0);
+    CHECK(fw.out.find("(family_wise, kl bound, delta 0.05)") != std::string::npos);
+    CHECK(fw.out.find("guarantee: family-wise: with probability >= 0.95") != std::string::npos);
+    const Run ps = run({"calibrate", "--train", train_csv, "--reference", "big", "--mode", "per_setting", "--json"});
+    REQUIRE(ps.code == 0);
+    const JsonValue v = parse_json(ps.out);
+    CHECK(at(v, "guarantee").as_string() == "per_setting");
+    CHECK(at(v, "test_queries").as_number() == 600);
+    const Run nv = run({"calibrate", "--train", train_csv, "--reference", "big", "--mode", "naive"});
+    REQUIRE(nv.code == 0);
+    CHECK(nv.out.find("guarantee: none") != std::string::npos);
+}
 
 TEST_CASE("calibrate --json reports the chain and both sets, and agrees with the library") {
     const Run r = run({"calibrate", "--train", train_csv, "--test", test_csv, "--reference", "big", "--target", "0.95", "--json"});
@@ -95,7 +58,14 @@ TEST_CASE("calibrate --json reports the chain and both sets, and agrees with the
     for (const JsonValue& t : at(v, "thresholds").as_array()) thresholds.push_back(t.as_number());
     REQUIRE(!chain.empty());
     CHECK(thresholds.size() + 1 == chain.size());
-    CHECK(at(v, "mode").as_string() == "guarded");
+    CHECK(at(v, "mode").as_string() == "family_wise");
+    CHECK(at(v, "guarantee").as_string() == "family_wise");
+    CHECK(at(v, "guarantee_text").as_string().find("family-wise: with probability >= 0.9") == 0);
+    CHECK(at(v, "bound").as_string() == "betting");
+    CHECK(at(v, "selection_queries").as_number() == 300);
+    CHECK(at(v, "test_queries").as_number() == 300);
+    CHECK(at(v, "settings_tested").as_number() >= 1);
+    CHECK(at(v, "loss_bound").as_number() <= at(v, "allowed_loss").as_number());
     CHECK(at(v, "target_met").as_bool());
     for (const char* set : {"train", "test"}) {
         const JsonValue& s = at(v, set);
@@ -258,6 +228,12 @@ TEST_CASE("command-line mistakes exit with 2 and say what is wrong") {
         {{"curve", "--log", train_csv, "--chain", "small,small"}, "appears twice"},
         {{"calibrate", "--train", train_csv, "--reference", "big", "--json", "--json"}, "given twice"},
         {{"calibrate", "--train", train_csv, "--reference", "big", "stray"}, "unexpected argument \"stray\""},
+        {{"calibrate", "--train", train_csv, "--reference", "big", "--mode", "guarded"}, "option --mode: family_wise, per_setting or naive"},
+        {{"calibrate", "--train", train_csv, "--reference", "big", "--bound", "hoeffding"}, "option --bound: betting, bernstein or kl"},
+        {{"calibrate", "--train", train_csv, "--reference", "big", "--delta", "1"}, "option --delta"},
+        {{"calibrate", "--train", train_csv, "--reference", "big", "--delta", "0"}, "option --delta"},
+        {{"calibrate", "--train", train_csv, "--reference", "big", "--selection", "1.5"}, "option --selection"},
+        {{"calibrate", "--train", train_csv, "--reference", "big", "--naive", "--mode", "per_setting"}, "contradict"},
     };
     for (const Case& c : cases) {
         const Run r = run(c.args);
@@ -321,6 +297,69 @@ TEST_CASE("route trains the text scorer and reports APGR and CPT on the test log
     const Run same = run({"route", "--train", "x", "--train-queries", "y", "--test", "z", "--test-queries", "w", "--weak", "a",
                           "--strong", "a"});
     CHECK(same.code == 2);
+}
+
+TEST_CASE("route --target chooses the router's threshold with the family-wise guarantee") {
+    write_route_fixture("route_train.csv", "route_train_queries.csv", 300, 1);
+    write_route_fixture("route_test.csv", "route_test_queries.csv", 400, 2);
+    const std::vector<std::string> base = {"route", "--train", (dir() / "route_train.csv").string(), "--train-queries",
+                                           (dir() / "route_train_queries.csv").string(), "--test",
+                                           (dir() / "route_test.csv").string(), "--test-queries",
+                                           (dir() / "route_test_queries.csv").string(), "--weak", "weak", "--strong", "strong"};
+    auto with = [&](std::vector<std::string> extra) {
+        std::vector<std::string> words = base;
+        words.insert(words.end(), extra.begin(), extra.end());
+        return run(words);
+    };
+    const Run r = with({"--target", "0.95", "--delta", "0.1", "--bound", "betting", "--json"});
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    const JsonValue v = parse_json(r.out);
+    const JsonValue& c = at(v, "calibration");
+    CHECK(at(c, "guarantee").as_string() == "family_wise");
+    CHECK(at(c, "guarantee_text").as_string().find("family-wise") != std::string::npos);
+    CHECK(at(c, "bound").as_string() == "betting");
+    CHECK(at(c, "delta").as_number() == 0.1);
+    CHECK(at(c, "target").as_number() == 0.95);
+    CHECK(at(c, "selection_queries").as_number() + at(c, "test_queries").as_number() == 400);
+    CHECK(at(c, "target_met").as_bool());
+    CHECK(at(c, "loss_bound").as_number() <= at(c, "allowed_loss").as_number());
+    // The scorer separates the texts: the easy two thirds can go to the weak model.
+    CHECK(at(c, "threshold").as_number() > 0.0);
+    CHECK(at(c, "strong_share").as_number() < 0.6);
+    CHECK(at(c, "saving").as_number() > 0.3);
+    CHECK(at(c, "quality").as_number() >= 0.95);
+
+    const Run text = with({"--target", "0.95", "--bound", "kl"});
+    INFO(text.err);
+    REQUIRE(text.code == 0);
+    CHECK(text.out.find("threshold:   queries scoring >= ") != std::string::npos);
+    CHECK(text.out.find("(family_wise, kl bound, delta 0.1): met") != std::string::npos);
+    CHECK(text.out.find("guarantee: family-wise") != std::string::npos);
+
+    // Without --target, no calibration.
+    const Run plain = with({"--json"});
+    REQUIRE(plain.code == 0);
+    CHECK(plain.out.find("\"calibration\"") == std::string::npos);
+
+    const struct {
+        std::vector<std::string> extra;
+        const char* message;
+    } bad[] = {
+        {{"--target", "1.5"}, "option --target: a fraction of the strong model's quality in (0, 1]"},
+        {{"--target", "0"}, "option --target"},
+        {{"--target", "0.95", "--delta", "1"}, "option --delta: the risk, a probability in (0, 1)"},
+        {{"--target", "0.95", "--bound", "hoeffding"}, "option --bound: betting, bernstein or kl; got hoeffding"},
+        {{"--target", "0.95", "--selection", "1"}, "option --selection"},
+        {{"--delta", "0.1"}, "--delta goes with --target"},
+        {{"--bound", "kl"}, "--bound goes with --target"},
+    };
+    for (const auto& b : bad) {
+        const Run e = with(b.extra);
+        INFO(b.message);
+        CHECK(e.code == 2);
+        CHECK(e.err.find(b.message) != std::string::npos);
+    }
 }
 
 namespace {
