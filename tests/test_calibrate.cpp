@@ -366,3 +366,43 @@ TEST_CASE("chain_count counts subsets of 1 to k models and saturates instead of 
     CHECK(chain_count(0, 3) == 0);
     CHECK(chain_count(std::numeric_limits<std::size_t>::max() / 2, 8) == std::numeric_limits<std::size_t>::max());
 }
+
+TEST_CASE("which settings family-wise calibration tests depends on the choosing part alone") {
+    // Two logs alike on the choosing part. On the testing part the cheap model answers as the
+    // reference does, so every setting walked passes and `tested` counts the whole walk; the logs
+    // differ there only in how often the reference is right, which moves the testing part's
+    // allowed loss. Fixed-sequence testing is valid only if the walk does not move too.
+    constexpr std::size_t n = 2000;
+    auto id_of = [](std::size_t i) { return "q" + std::to_string(i); };
+    auto confidence_of = [](std::size_t i) { return static_cast<double>((i * 7919) % n) / static_cast<double>(n); };
+    std::string ids = "query_id,model,quality,cost,confidence\n";
+    for (std::size_t i = 0; i < n; ++i) ids += id_of(i) + ",ref,1,0.01,\n";
+    const auto parts = cascade::split_by_query(table_of(ids), 0.5, 1);
+    const std::set<std::string> testing(parts.second.queries().begin(), parts.second.queries().end());
+    auto log_with = [&](bool reference_wrong_on_half) {
+        std::string csv = "query_id,model,quality,cost,confidence\n";
+        for (std::size_t i = 0; i < n; ++i) {
+            const std::string id = id_of(i);
+            const double c = confidence_of(i);
+            // Choosing part: the cheap model is right when confident (above 0.4).
+            std::string cheap = c >= 0.4 ? "1" : "0";
+            std::string ref = "1";
+            if (testing.count(id) != 0) {
+                ref = reference_wrong_on_half && i % 2 == 0 ? "0" : "1";
+                cheap = ref;
+            }
+            csv += id + ",cheap," + cheap + ",0.001," + cascade::detail::format_number(c) + "\n";
+            csv += id + ",ref," + ref + ",0.01,\n";
+        }
+        return table_of(csv);
+    };
+    cascade::CalibrateOptions o;
+    o.reference = "ref";
+    o.target = 0.95;
+    o.max_tested = 100000;  // no thinning: `tested` is the whole walk
+    const auto a = cascade::calibrate(log_with(false), o);
+    const auto b = cascade::calibrate(log_with(true), o);
+    CHECK(a.allowed_loss > b.allowed_loss);
+    CHECK(a.tested > 1);
+    CHECK(a.tested == b.tested);
+}

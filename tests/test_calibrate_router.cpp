@@ -158,3 +158,36 @@ TEST_CASE("calibrate_router refuses bad options and inputs, naming the problem")
     o.strong = "huge";
     CHECK_THROWS_WITH(cascade::calibrate_router(log.table, log.scores, o), Catch::Matchers::ContainsSubstring("huge"));
 }
+
+TEST_CASE("which thresholds calibrate_router tests depends on the choosing part alone") {
+    // Two logs alike on the choosing part. On the testing part the weak model answers as the
+    // strong one does, so every threshold walked passes and `tested` counts the whole walk; the
+    // logs differ there only in how often the strong model is right, which moves the testing
+    // part's allowed loss. Fixed-sequence testing is valid only if the walk does not move too.
+    const std::size_t n = 2000;
+    const RouterLog base = router_log(n, 0.6);
+    const auto parts = cascade::split_by_query(base.table, 0.5, 1);
+    const std::set<std::string> testing(parts.second.queries().begin(), parts.second.queries().end());
+    auto log_with = [&](bool strong_wrong_on_half) {
+        std::string csv = "query_id,model,quality,cost\n";
+        for (std::size_t i = 0; i < n; ++i) {
+            const std::string id = "q" + std::to_string(i);
+            const char* weak = base.scores[i] < 0.6 ? "1" : "0";
+            const char* strong = "1";
+            if (testing.count(id) != 0) {
+                strong = strong_wrong_on_half && i % 2 == 0 ? "0" : "1";
+                weak = strong;
+            }
+            csv += id + ",weak," + weak + ",0.001\n";
+            csv += id + ",strong," + strong + ",0.01\n";
+        }
+        return table_of(csv);
+    };
+    cascade::RouterCalibrateOptions o = router_options(0.95);
+    o.max_tested = 100000;  // no thinning: `tested` is the whole walk
+    const auto a = cascade::calibrate_router(log_with(false), base.scores, o);
+    const auto b = cascade::calibrate_router(log_with(true), base.scores, o);
+    CHECK(a.allowed_loss > b.allowed_loss);
+    CHECK(a.tested > 1);
+    CHECK(a.tested == b.tested);
+}
