@@ -49,7 +49,9 @@ int run_calibrate(const std::vector<std::string>& words) {
     } else if (mode_word == "naive") {
         o.mode = cascade::CalibrationMode::naive;
     } else {
-        throw UsageError("option --mode: family_wise, per_setting or naive; got " + mode_word);
+        // The mode once called guarded tests each setting on its own: say where it went.
+        const std::string renamed = mode_word == "guarded" ? " (the former guarded mode is per_setting)" : "";
+        throw UsageError("option --mode: family_wise, per_setting or naive; got " + mode_word + renamed);
     }
     const std::string bound_word = args.get("--bound").value_or("betting");
     if (bound_word == "betting") {

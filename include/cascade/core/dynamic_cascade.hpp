@@ -43,6 +43,9 @@ namespace cascade {
 /// Thread-safety: as Cascade. run() and stats() may be called from many threads at once,
 /// provided the tiers' callables may be; construction, moving and reset_stats() must not overlap
 /// other calls. To change the chain, configure a new DynamicCascade (its stats start at zero).
+/// Results name their tiers with views of the cascade's names, as Cascade's do: to reconfigure
+/// while results (or a result cache over the cascade) are still read, hold the cascade in a
+/// std::shared_ptr and swap in the new one, keeping the old alive until its results are done.
 template <class Request, class Response>
 class DynamicCascade {
     using Link = detail::ErasedTier<Request, Response>;

@@ -228,7 +228,7 @@ TEST_CASE("command-line mistakes exit with 2 and say what is wrong") {
         {{"curve", "--log", train_csv, "--chain", "small,small"}, "appears twice"},
         {{"calibrate", "--train", train_csv, "--reference", "big", "--json", "--json"}, "given twice"},
         {{"calibrate", "--train", train_csv, "--reference", "big", "stray"}, "unexpected argument \"stray\""},
-        {{"calibrate", "--train", train_csv, "--reference", "big", "--mode", "guarded"}, "option --mode: family_wise, per_setting or naive"},
+        {{"calibrate", "--train", train_csv, "--reference", "big", "--mode", "guarded"}, "got guarded (the former guarded mode is per_setting)"},
         {{"calibrate", "--train", train_csv, "--reference", "big", "--bound", "hoeffding"}, "option --bound: betting, bernstein or kl"},
         {{"calibrate", "--train", train_csv, "--reference", "big", "--delta", "1"}, "option --delta"},
         {{"calibrate", "--train", train_csv, "--reference", "big", "--delta", "0"}, "option --delta"},
