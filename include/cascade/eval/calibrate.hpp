@@ -154,22 +154,13 @@ inline void check_calibrate_options(const CalibrateOptions& o) {
         throw std::invalid_argument(where + "max_tiers must be in [1, " + std::to_string(CASCADE_MAX_TIERS) + "], got " +
                                     std::to_string(o.max_tiers));
     }
-    if (!(o.delta > 0.0 && o.delta < 1.0)) {
-        throw std::invalid_argument(where + "delta must be in (0, 1), got " + format_number(o.delta));
-    }
+    check_family_wise_options(where, o.delta, o.bound, o.selection_fraction, o.max_tested);
     if (o.max_candidates < 1 || o.grid_settings < 1) {
         throw std::invalid_argument(where + "max_candidates and grid_settings must be >= 1");
     }
-    if (!(o.selection_fraction > 0.0 && o.selection_fraction < 1.0)) {
-        throw std::invalid_argument(where + "selection_fraction must be in (0, 1), got " + format_number(o.selection_fraction));
-    }
-    if (o.max_tested < 1) throw std::invalid_argument(where + "max_tested must be >= 1");
     if (o.mode != CalibrationMode::family_wise && o.mode != CalibrationMode::per_setting &&
         o.mode != CalibrationMode::naive) {
         throw std::invalid_argument(where + "unknown mode");
-    }
-    if (o.bound != RiskBound::betting && o.bound != RiskBound::bernstein && o.bound != RiskBound::kl) {
-        throw std::invalid_argument(where + "unknown bound");
     }
 }
 
@@ -330,16 +321,8 @@ inline CalibrationResult calibrate(const OutcomeTable& labelled, const Calibrate
     // same in both (subset() keeps the models).
     std::optional<std::pair<OutcomeTable, OutcomeTable>> parts;
     if (family_wise) {
-        const std::size_t all = labelled.query_count();
-        const auto first = static_cast<std::size_t>(std::floor(options.selection_fraction * static_cast<double>(all)));
-        if (first == 0 || first == all) {
-            throw std::invalid_argument("cascade::calibrate: family_wise mode splits the labelled queries into a part that "
-                                        "chooses settings and a part that tests them; " +
-                                        std::to_string(all) + " queries cannot be split at selection_fraction " +
-                                        detail::format_number(options.selection_fraction) +
-                                        ": give more queries or use another selection_fraction");
-        }
-        parts.emplace(split_by_query(labelled, options.selection_fraction, options.split_seed));
+        parts.emplace(detail::split_for_testing(labelled, options.selection_fraction, options.split_seed,
+                                                "cascade::calibrate: "));
     }
     const OutcomeTable& train = family_wise ? parts->first : labelled;
     const std::size_t n = train.query_count();
@@ -539,15 +522,7 @@ inline CalibrationResult calibrate(const OutcomeTable& labelled, const Calibrate
             if (it->score > slack) continue;
             walk.push_back(*it);
         }
-        const std::size_t room = options.max_tested - (reference_point ? 1 : 0);
-        if (walk.size() > room) {
-            std::vector<detail::FrontPoint> thinned;
-            for (std::size_t i = 0; i < room; ++i) {
-                const std::size_t at = room == 1 ? walk.size() - 1 : i * (walk.size() - 1) / (room - 1);
-                thinned.push_back(walk[at]);
-            }
-            walk = std::move(thinned);
-        }
+        walk = detail::spread_along(std::move(walk), options.max_tested - (reference_point ? 1 : 0));
         if (reference_point) walk.insert(walk.begin(), *reference_point);
         const detail::FrontPoint* chosen = nullptr;
         double chosen_cost = std::numeric_limits<double>::infinity();

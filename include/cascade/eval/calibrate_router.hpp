@@ -85,16 +85,7 @@ inline void check_router_calibrate_options(const RouterCalibrateOptions& o) {
         throw std::invalid_argument(where + "the target must be a fraction in (0, 1] of the strong model's quality, got " +
                                     format_number(o.target));
     }
-    if (!(o.delta > 0.0 && o.delta < 1.0)) {
-        throw std::invalid_argument(where + "delta must be in (0, 1), got " + format_number(o.delta));
-    }
-    if (o.bound != RiskBound::betting && o.bound != RiskBound::bernstein && o.bound != RiskBound::kl) {
-        throw std::invalid_argument(where + "unknown bound");
-    }
-    if (!(o.selection_fraction > 0.0 && o.selection_fraction < 1.0)) {
-        throw std::invalid_argument(where + "selection_fraction must be in (0, 1), got " + format_number(o.selection_fraction));
-    }
-    if (o.max_tested < 1) throw std::invalid_argument(where + "max_tested must be >= 1");
+    check_family_wise_options(where, o.delta, o.bound, o.selection_fraction, o.max_tested);
     if (o.max_candidates < 1) throw std::invalid_argument(where + "max_candidates must be >= 1");
 }
 
@@ -155,15 +146,8 @@ inline RouterCalibration calibrate_router(const OutcomeTable& labelled, const st
         throw std::invalid_argument(std::string(where) + ": " + std::to_string(scores.size()) + " scores for " +
                                     std::to_string(all) + " queries");
     }
-    const auto first = static_cast<std::size_t>(std::floor(options.selection_fraction * static_cast<double>(all)));
-    if (first == 0 || first == all) {
-        throw std::invalid_argument(std::string(where) + ": the labelled queries are split into a part that proposes "
-                                    "thresholds and a part that tests them; " + std::to_string(all) +
-                                    " queries cannot be split at selection_fraction " +
-                                    detail::format_number(options.selection_fraction) +
-                                    ": give more queries or use another selection_fraction");
-    }
-    const auto [choose, check] = split_by_query(labelled, options.selection_fraction, options.split_seed);
+    const auto [choose, check] =
+        detail::split_for_testing(labelled, options.selection_fraction, options.split_seed, std::string(where) + ": ");
     // Each part's scores, in its own order (the parts keep the table's order; ids are unique).
     std::unordered_map<std::string, std::size_t> row;
     for (std::size_t q = 0; q < all; ++q) row.emplace(labelled.queries()[q], q);
@@ -199,15 +183,7 @@ inline RouterCalibration calibrate_router(const OutcomeTable& labelled, const st
         const detail::Disagreement d = detail::router_disagreement(choose, choose_scores, t, weak, strong);
         if (predict.predicted_bound(d.disagree, d.excess, n_test) <= slack) walk.push_back(t);
     }
-    if (walk.size() > options.max_tested) {
-        std::vector<double> thinned;
-        for (std::size_t i = 0; i < options.max_tested; ++i) {
-            const std::size_t at = options.max_tested == 1 ? walk.size() - 1 : i * (walk.size() - 1) / (options.max_tested - 1);
-            thinned.push_back(walk[at]);
-        }
-        thinned.erase(std::unique(thinned.begin(), thinned.end()), thinned.end());
-        walk = std::move(thinned);
-    }
+    walk = detail::spread_along(std::move(walk), options.max_tested);
 
     RouterCalibration out;
     out.weak = options.weak;

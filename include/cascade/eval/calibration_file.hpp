@@ -26,6 +26,7 @@
 #include "../detail/json.hpp"
 #include "../detail/number.hpp"
 #include "calibrate.hpp"
+#include "detail/chunked_input.hpp"
 #include "outcome_log.hpp"
 
 // A calibration saved to a file (`cascade-eval calibrate --save`) and read back to configure a
@@ -94,20 +95,10 @@ namespace detail {
 template <class Take>
 void read_file_blocks(const std::string& path, Take&& take) {
     std::ifstream in = open_outcome_file(path);
-    std::string block(std::size_t{1} << 16, '\0');
-    std::uint64_t read = 0;
-    while (in) {
-        errno = 0;
-        in.read(&block[0], static_cast<std::streamsize>(block.size()));
-        const auto got = static_cast<std::size_t>(in.gcount());
-        take(std::string_view(block.data(), got));
-        read += got;
-    }
-    if (in.bad()) {
-        const int error = errno;
-        throw ParseError(path, 0,
-                         "cannot read past byte " + std::to_string(read) +
-                             (error != 0 ? ": " + std::string(std::strerror(error)) : std::string()));
+    ChunkedInput input(in, path);
+    while (input.refill(0)) {
+        take(std::string_view(input.data(), input.available()));
+        input.consume(input.available());
     }
 }
 

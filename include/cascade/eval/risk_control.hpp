@@ -10,10 +10,12 @@
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "../detail/number.hpp"
 #include "detail/risk_bounds.hpp"
+#include "outcome_log.hpp"
 
 // What a calibration guarantees about new traffic, and the statistical test behind it.
 namespace cascade {
@@ -207,6 +209,49 @@ inline void add_disagreement(Disagreement& d, double ref, double quality) {
     }
 }
 
+// The checks of the family-wise options that calibrate() and calibrate_router() share; `where`
+// starts each message ("cascade::calibrate: ").
+inline void check_family_wise_options(const std::string& where, double delta, RiskBound bound, double selection_fraction,
+                                      std::size_t max_tested) {
+    if (!(delta > 0.0 && delta < 1.0)) {
+        throw std::invalid_argument(where + "delta must be in (0, 1), got " + format_number(delta));
+    }
+    if (bound != RiskBound::betting && bound != RiskBound::bernstein && bound != RiskBound::kl) {
+        throw std::invalid_argument(where + "unknown bound");
+    }
+    if (!(selection_fraction > 0.0 && selection_fraction < 1.0)) {
+        throw std::invalid_argument(where + "selection_fraction must be in (0, 1), got " + format_number(selection_fraction));
+    }
+    if (max_tested < 1) throw std::invalid_argument(where + "max_tested must be >= 1");
+}
+
+// The labelled queries split by id into the part that chooses and orders what is tested, and
+// the part that tests it; throws when either part would be empty.
+inline std::pair<OutcomeTable, OutcomeTable> split_for_testing(const OutcomeTable& labelled, double selection_fraction,
+                                                               std::uint64_t seed, const std::string& where) {
+    const std::size_t all = labelled.query_count();
+    const auto first = static_cast<std::size_t>(std::floor(selection_fraction * static_cast<double>(all)));
+    if (first == 0 || first == all) {
+        throw std::invalid_argument(where + "family-wise calibration splits the labelled queries into a part that "
+                                    "chooses what to test and a part that tests it; " + std::to_string(all) +
+                                    " queries cannot be split at selection_fraction " +
+                                    format_number(selection_fraction) +
+                                    ": give more queries or use another selection_fraction");
+    }
+    return split_by_query(labelled, selection_fraction, seed);
+}
+
+// At most `count` of `walk`, spread evenly along it, the first and the last kept.
+template <class T>
+std::vector<T> spread_along(std::vector<T> walk, std::size_t count) {
+    if (walk.size() <= count) return walk;
+    std::vector<T> kept;
+    for (std::size_t i = 0; i < count; ++i) {
+        kept.push_back(walk[count == 1 ? walk.size() - 1 : i * (walk.size() - 1) / (count - 1)]);
+    }
+    return kept;
+}
+
 inline std::string percent_text(double x) {
     const double p = std::round(x * 1000.0) / 10.0;
     return format_number(p) + "%";
@@ -222,7 +267,8 @@ inline std::string guarantee_statement(CalibrationGuarantee g, double target, co
         case CalibrationGuarantee::family_wise:
             return "family-wise: " + level + ", " + claim + " (Learn-then-Test: settings ordered on " +
                    std::to_string(selection) + " queries, " + std::to_string(tested) +
-                   " tested in that order on the other " + std::to_string(test) + " with the " + risk_bound_name(bound) + " bound, stopping at the first failure)";
+                   " tested in that order on the other " + std::to_string(test) + " with the " +
+                   risk_bound_name(bound) + " bound, stopping at the first failure)";
         case CalibrationGuarantee::per_setting:
             return "per setting: the chosen setting passed a test at level " + format_number(delta) + " (" +
                    risk_bound_name(bound) + " bound) on all " + std::to_string(selection) +
