@@ -169,3 +169,16 @@ TEST_CASE("options without an id or a text column are refused") {
     o.id_column.clear();
     CHECK_THROWS_AS(read("id,text\na,b\n", o), std::invalid_argument);
 }
+
+TEST_CASE("QueryTexts::add refuses a label on some queries and not others") {
+    cascade::QueryTexts with;
+    CHECK(with.add("a", "first", 1.0, 2));
+    CHECK_THROWS_WITH(with.add("b", "second", std::nullopt, 3), Catch::Contains("has no label where the others have one"));
+    cascade::QueryTexts without;
+    CHECK(without.add("a", "first", std::nullopt, 2));
+    CHECK_THROWS_WITH(without.add("b", "second", 0.0, 3), Catch::Contains("has a label where the others have none"));
+    CHECK(with.labels.size() == with.ids.size());
+    CHECK(without.labels.empty());
+    CHECK_FALSE(with.add("a", "again", 0.0, 4));  // a repeated id changes nothing
+    CHECK(with.size() == 1);
+}

@@ -83,8 +83,14 @@ struct QueryTexts {
     }
 
     /// Adds a query (what the reader calls for each row); false, changing nothing, when `id` is
-    /// already there.
+    /// already there. Throws std::invalid_argument when `label` is given for some queries and not
+    /// others, which would leave `labels` out of step with `ids`.
     bool add(std::string id, std::string text, std::optional<double> label, std::size_t line) {
+        if (!ids.empty() && label.has_value() != (labels.size() == ids.size())) {
+            throw std::invalid_argument("cascade::QueryTexts::add: query \"" + id + "\" " +
+                                        (label ? "has a label where the others have none"
+                                               : "has no label where the others have one"));
+        }
         if (!index_.try_emplace(id, ids.size()).second) return false;
         ids.push_back(std::move(id));
         texts.push_back(std::move(text));
