@@ -77,7 +77,7 @@ tier_view_t<TierT> make_tier_view(TierT& source, double threshold) {
 
 // One tier of a chain configured at run time: what Cascade reads of a tier (name, threshold,
 // price, estimate, time limit) as values, and the call through a function pointer made for the
-// registered tier's type. Move-only; cheap to move.
+// registered tier's type. Cheap to copy and move: copies share the registered tier.
 template <class Request, class Response>
 class ErasedTier {
 public:
