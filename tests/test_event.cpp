@@ -115,6 +115,7 @@ TEST_CASE("event kinds have readable names") {
 TEST_CASE("event kinds of the budget and the concurrency limit have readable names") {
     CHECK(cascade::to_string(cascade::EventKind::budget_refused) == "budget_refused");
     CHECK(cascade::to_string(cascade::EventKind::concurrency_limited) == "concurrency_limited");
+    CHECK(cascade::to_string(cascade::EventKind::shared_state_unavailable) == "shared_state_unavailable");
 }
 
 TEST_CASE("the cascade's hook sees every cache hit of a with_cache tier, from that tier") {

@@ -18,7 +18,9 @@
 // blocks declare for themselves (a `budget` made in one recipe and read in the next) names a
 // CONTEXT: its function is then defined in namespace snippet_context::CONTEXT, where the prelude
 // declares those names, so that they shadow nothing in the other blocks. Blocks that include
-// {fmt} go to <stem>.fmt_snippets.cpp instead, built only when {fmt} is found. #line directives
+// {fmt} go to <stem>.fmt_snippets.cpp instead, built only when {fmt} is found, and blocks that
+// include the Redis integration to <stem>.redis_snippets.cpp, built only when hiredis is found.
+// #line directives
 // make the compiler report errors at the document's own lines.
 //
 // The names after --programs are those the build expects: a program marker it did not see (a
@@ -77,6 +79,13 @@ bool uses_fmt(const Snippet& s) {
             (line.find("<fmt/") != std::string::npos || line.find("cascade/integration/fmt.hpp") != std::string::npos)) {
             return true;
         }
+    }
+    return false;
+}
+
+bool uses_redis(const Snippet& s) {
+    for (const auto& line : s.lines) {
+        if (is_include(line) && line.find("cascade/integration/redis") != std::string::npos) return true;
     }
     return false;
 }
@@ -311,16 +320,17 @@ int run(int argc, char** argv) {
     const std::vector<Snippet> snippets = read_snippets(document);
     std::vector<const Snippet*> plain;
     std::vector<const Snippet*> with_fmt;
+    std::vector<const Snippet*> with_redis;
     std::set<std::string> programs;
     for (const Snippet& s : snippets) {
         if (s.kind == Kind::program) {
             if (!programs.insert(s.program_name).second) {
                 throw DocumentError(document, s.first_line - 1, "a second program named " + s.program_name);
             }
-            if (uses_fmt(s)) {
+            if (uses_fmt(s) || uses_redis(s)) {
                 throw DocumentError(document, s.first_line - 1,
-                                    "a program snippet cannot use {fmt} (it would be built without it): "
-                                    "make it a fragment");
+                                    "a program snippet cannot use {fmt} or the Redis integration (it would be built "
+                                    "without them): make it a fragment");
             }
             if (expected_programs.count(s.program_name) == 0) {
                 throw DocumentError(document, s.first_line - 1,
@@ -330,8 +340,11 @@ int run(int argc, char** argv) {
             std::string code = generated_note + line_directive(s.first_line, document);
             for (const auto& line : s.lines) code += line + "\n";
             write_file(output_dir + "/" + stem + "." + s.program_name + ".cpp", code);
+        } else if (uses_fmt(s) && uses_redis(s)) {
+            throw DocumentError(document, s.first_line - 1,
+                                "a snippet cannot use both {fmt} and the Redis integration: split it");
         } else {
-            (uses_fmt(s) ? with_fmt : plain).push_back(&s);
+            (uses_redis(s) ? with_redis : uses_fmt(s) ? with_fmt : plain).push_back(&s);
         }
     }
     for (const auto& name : expected_programs) {
@@ -342,6 +355,7 @@ int run(int argc, char** argv) {
     }
     write_file(output_dir + "/" + stem + ".snippets.cpp", translation_unit(plain, document, prelude));
     write_file(output_dir + "/" + stem + ".fmt_snippets.cpp", translation_unit(with_fmt, document, prelude));
+    write_file(output_dir + "/" + stem + ".redis_snippets.cpp", translation_unit(with_redis, document, prelude));
     return 0;
 }
 

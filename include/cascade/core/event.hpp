@@ -27,6 +27,9 @@ enum class EventKind {
     hedge_started,
     budget_refused,       ///< a budget (with_budget) could not cover a call's estimate: not called
     concurrency_limited,  ///< no slot of a concurrency limit came free in time: not called
+    /// a shared limit's store (Redis) could not be reached in time: `detail` says whether the call
+    /// was refused (fail closed) or checked by the component's local twin instead
+    shared_state_unavailable,
 };
 
 constexpr std::string_view to_string(EventKind k) noexcept {
@@ -42,6 +45,7 @@ constexpr std::string_view to_string(EventKind k) noexcept {
         case EventKind::hedge_started: return "hedge_started";
         case EventKind::budget_refused: return "budget_refused";
         case EventKind::concurrency_limited: return "concurrency_limited";
+        case EventKind::shared_state_unavailable: return "shared_state_unavailable";
     }
     return "unknown";
 }
@@ -57,7 +61,8 @@ struct Event {
     Resolution resolution = Resolution::unanswered;  ///< for query_finished
     double cost = 0.0;                     ///< dollars, for query_finished
     std::chrono::nanoseconds latency{0};   ///< for query_finished
-    std::string_view detail;               ///< for retried: the error that is retried
+    /// for retried: the error that is retried; for shared_state_unavailable: what was done about it
+    std::string_view detail;
 };
 
 namespace detail {
@@ -76,7 +81,8 @@ inline Event tier_event(EventKind kind, std::string_view tier, std::size_t index
 /// while the query's thread may be reporting too. It must be thread-safe when queries run
 /// concurrently or a tier is hedged, and should be quick. An empty hook costs one branch per event.
 /// A cascade's hook also hears the runtime wrappers inside its tiers (retried, breaker_opened,
-/// cache_hit, budget_refused, concurrency_limited), through CallContext::report.
+/// cache_hit, budget_refused, concurrency_limited, shared_state_unavailable), through
+/// CallContext::report.
 using EventHook = std::function<void(const Event&)>;
 
 namespace detail {

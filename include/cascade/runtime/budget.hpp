@@ -229,16 +229,41 @@ private:
 /// Charges every call the same: the estimate (a model with a fixed price per call).
 struct ChargeEstimate {};
 
-/// A model callable that spends from a shared cascade::Budget; made by cascade::with_budget.
+namespace detail {
+// What with_budget needs of a budget: cascade::Budget's reserve, settle, remaining and limit.
+template <class B, class = void>
+struct is_budget : std::false_type {};
+template <class B>
+struct is_budget<B, std::void_t<decltype(*std::declval<B&>().reserve(1.0)),
+                                decltype(std::declval<B&>().settle(std::move(*std::declval<B&>().reserve(1.0)), 1.0)),
+                                decltype(static_cast<double>(std::declval<B&>().remaining())),
+                                decltype(static_cast<double>(std::declval<B&>().limit()))>> : std::true_type {};
+
+// Whether a budget's reserve also takes the call's context, to wait no longer than its deadline
+// (a budget kept elsewhere, such as cascade::redis::SharedBudget, does).
+template <class B, class = void>
+struct reserve_takes_context : std::false_type {};
+template <class B>
+struct reserve_takes_context<B, std::void_t<decltype(std::declval<B&>().reserve(1.0, std::declval<const CallContext&>()))>>
+    : std::true_type {};
+}  // namespace detail
+
+/// A model callable that spends from a shared cascade::Budget (or another budget with its members,
+/// such as cascade::redis::SharedBudget); made by cascade::with_budget.
 /// A call reserves the estimate, calls the model and settles with the actual cost; it throws
 /// cascade::BudgetExhausted without calling the model when the budget cannot cover it. Called with
-/// a CallContext (as a cascade does), it passes the context on to a model that takes one.
+/// a CallContext (as a cascade does), it passes the context on to a model that takes one, and to
+/// the budget's reserve when that takes one.
 /// Thread-safety: operator() may be called from many threads at once when the model and the cost
 /// function may be.
-template <class Model, class CostFn>
-class Budgeted : public detail::ModelWrapper<Budgeted<Model, CostFn>, Model> {
+template <class Model, class CostFn, class BudgetType = Budget>
+class Budgeted : public detail::ModelWrapper<Budgeted<Model, CostFn, BudgetType>, Model> {
+    static_assert(detail::is_budget<BudgetType>::value,
+                  "cascade::with_budget: the budget must be a cascade::Budget, or have its members: reserve(double) "
+                  "returning an optional reservation, settle(reservation&&, double), remaining() and limit()");
+
 public:
-    Budgeted(Model model_fn, Budget& shared_budget, double estimate_per_call, CostFn cost_function)
+    Budgeted(Model model_fn, BudgetType& shared_budget, double estimate_per_call, CostFn cost_function)
         : model_(std::move(model_fn)),
           budget_(&shared_budget),
           estimate_(estimate_per_call),
@@ -251,7 +276,7 @@ public:
         }
     }
 
-    [[nodiscard]] Budget& budget() const noexcept { return *budget_; }
+    [[nodiscard]] BudgetType& budget() const noexcept { return *budget_; }
     [[nodiscard]] double estimate() const noexcept { return estimate_; }
     Model& model() noexcept { return model_; }
 
@@ -261,7 +286,7 @@ private:
     template <class Request>
     detail::model_response_t<Model, Request> call(const Request& request, const CallContext* context) {
         using Response = detail::model_response_t<Model, Request>;
-        auto reservation = budget_->reserve(estimate_);
+        auto reservation = reserve(context);
         if (!reservation) {
             if (context != nullptr) context->report(detail::wrapper_event(EventKind::budget_refused, {}, context));
             const double left = budget_->remaining();
@@ -274,6 +299,13 @@ private:
         Response answer = detail::call_model(model_, request, context);
         budget_->settle(std::move(*reservation), actual_cost(request, answer));
         return answer;
+    }
+
+    auto reserve(const CallContext* context) {
+        if constexpr (detail::reserve_takes_context<BudgetType>::value) {
+            if (context != nullptr) return budget_->reserve(estimate_, *context);
+        }
+        return budget_->reserve(estimate_);
     }
 
     template <class Request, class Response>
@@ -299,7 +331,7 @@ private:
     }
 
     Model model_;
-    Budget* budget_;
+    BudgetType* budget_;
     double estimate_;
     CostFn cost_fn_;
 };
@@ -321,10 +353,13 @@ private:
 /// query's hook (CascadeOptions::on_event) as EventKind::budget_refused.
 /// The budget is shared, not owned. Throws std::invalid_argument for an estimate that is not a
 /// finite number > 0, or is above cascade::max_dollars.
-template <class Model, class CostFn = ChargeEstimate>
-auto with_budget(Model&& model, Budget& budget, double estimate_per_call, CostFn&& cost_fn = {}) {
-    return Budgeted<std::decay_t<Model>, std::decay_t<CostFn>>(std::forward<Model>(model), budget, estimate_per_call,
-                                                                std::forward<CostFn>(cost_fn));
+///
+/// `budget` may also be another type with Budget's members, such as cascade::redis::SharedBudget
+/// (one budget for many processes); a reserve that takes the call's CallContext is given it.
+template <class Model, class BudgetType, class CostFn = ChargeEstimate>
+auto with_budget(Model&& model, BudgetType& budget, double estimate_per_call, CostFn&& cost_fn = {}) {
+    return Budgeted<std::decay_t<Model>, std::decay_t<CostFn>, BudgetType>(std::forward<Model>(model), budget,
+                                                                           estimate_per_call, std::forward<CostFn>(cost_fn));
 }
 
 }  // namespace cascade

@@ -202,10 +202,30 @@ private:
 };
 
 namespace detail {
-template <class T>
-struct is_lru_cache : std::false_type {};
-template <class K, class V, class C, class H, class E>
-struct is_lru_cache<LruCache<K, V, C, H, E>> : std::true_type {};
+// What with_cache and with_result_cache need of a cache, as LruCache has it: key_type,
+// mapped_type, find(key) giving a pointer-like value (null for a miss), put(key, value).
+template <class C, class = void>
+struct is_cache : std::false_type {};
+template <class C>
+struct is_cache<C, std::void_t<typename C::key_type, typename C::mapped_type,
+                               decltype(static_cast<bool>(std::declval<C&>().find(std::declval<const typename C::key_type&>()))),
+                               decltype(*std::declval<C&>().find(std::declval<const typename C::key_type&>())),
+                               decltype(std::declval<C&>().put(std::declval<typename C::key_type>(),
+                                                               std::declval<typename C::mapped_type>()))>>
+    : std::true_type {};
+
+// A cache whose find and put also take the call's context (a cache in another process, which
+// honours the call's deadline and reports through the call's hook): find(key, const CallContext*)
+// and put(key, value, const CallContext*).
+template <class C, class = void>
+struct cache_takes_context : std::false_type {};
+template <class C>
+struct cache_takes_context<
+    C, std::void_t<decltype(std::declval<C&>().find(std::declval<const typename C::key_type&>(),
+                                                    std::declval<const CallContext*>())),
+                   decltype(std::declval<C&>().put(std::declval<typename C::key_type>(),
+                                                   std::declval<typename C::mapped_type>(),
+                                                   std::declval<const CallContext*>()))>> : std::true_type {};
 }  // namespace detail
 
 /// A model callable that answers repeated requests from a cache; made by cascade::with_cache.
@@ -245,7 +265,7 @@ private:
         static_assert(std::is_same_v<typename Cache::mapped_type, Response>,
                       "cascade::with_cache: the cache's value type must be the model's response type");
         auto key = static_cast<typename Cache::key_type>(key_fn_(request));
-        if (auto hit = cache_->find(key)) {
+        if (auto hit = look_up(key, context)) {
             if (hook_ || (context != nullptr && context->reports_events())) {
                 detail::report_wrapper_event(detail::wrapper_event(EventKind::cache_hit, source_, context), &hook_,
                                              context);
@@ -253,8 +273,20 @@ private:
             return *hit;
         }
         Response answer = detail::call_model(model_, request, context);
-        cache_->put(std::move(key), answer);
+        if constexpr (detail::cache_takes_context<Cache>::value) {
+            cache_->put(std::move(key), answer, context);
+        } else {
+            cache_->put(std::move(key), answer);
+        }
         return answer;
+    }
+
+    auto look_up(const typename Cache::key_type& key, const CallContext* context) {
+        if constexpr (detail::cache_takes_context<Cache>::value) {
+            return cache_->find(key, context);
+        } else {
+            return cache_->find(key);
+        }
     }
 
     Model model_;
@@ -270,10 +302,14 @@ private:
 ///     auto mini = cascade::with_cache(call_mini, answers, [](const Question& q) { return q.text; });
 ///
 /// The cache is shared, not owned: it must outlive the wrapper. What the model throws is not
-/// cached.
+/// cached. Any type with LruCache's key_type, mapped_type, find(key) and put(key, value) will do
+/// as the cache; one whose find and put also take a `const CallContext*` is given the call's
+/// context (its deadline and its hook).
 template <class Model, class Cache, class KeyFn>
 auto with_cache(Model&& model, Cache& cache, KeyFn&& key_fn) {
-    static_assert(detail::is_lru_cache<Cache>::value, "cascade::with_cache: the cache must be a cascade::LruCache");
+    static_assert(detail::is_cache<Cache>::value,
+                  "cascade::with_cache: the cache must be a cascade::LruCache or have what it has: key_type, "
+                  "mapped_type, find(key) giving a shared pointer (null for a miss) and put(key, value)");
     static_assert(std::is_copy_constructible_v<typename Cache::mapped_type>,
                   "cascade::with_cache: cached answers are handed out as copies; the response type must be copyable");
     return CachedModel<std::decay_t<Model>, Cache, std::decay_t<KeyFn>>(std::forward<Model>(model), cache,
@@ -376,11 +412,13 @@ private:
 ///     auto cached = cascade::with_result_cache(my_cascade, results, [](const Question& q) { return q.text; });
 ///     auto r = cached.run(question);   // r.cost() == 0 on a hit
 ///
-/// An lvalue runner is referenced (it must outlive the wrapper); an rvalue one is moved in.
+/// An lvalue runner is referenced (it must outlive the wrapper); an rvalue one is moved in. The
+/// cache may be any type with LruCache's key_type, mapped_type, find(key) and put(key, value).
 template <class Runner, class Cache, class KeyFn>
 auto with_result_cache(Runner&& runner, Cache& cache, KeyFn&& key_fn) {
-    static_assert(detail::is_lru_cache<Cache>::value,
-                  "cascade::with_result_cache: the cache must be a cascade::LruCache");
+    static_assert(detail::is_cache<Cache>::value,
+                  "cascade::with_result_cache: the cache must be a cascade::LruCache or have what it has: "
+                  "key_type, mapped_type, find(key) giving a shared pointer (null for a miss) and put(key, value)");
     using Stored = std::conditional_t<std::is_lvalue_reference_v<Runner>, Runner, std::decay_t<Runner>>;
     return ResultCached<Stored, Cache, std::decay_t<KeyFn>>(std::forward<Runner>(runner), cache,
                                                             std::forward<KeyFn>(key_fn));
