@@ -31,6 +31,11 @@ const char* usage() {
            "      --weak MODEL --strong MODEL [--seed 1] [--svg FILE] [--json] [--quiet]\n"
            "      [--target 0.95 [--delta 0.1] [--bound betting|bernstein|kl] [--selection 0.5]]: also choose\n"
            "      the threshold on the test log that keeps the target with risk delta\n"
+           "  monitor    replay a log as live traffic through fixed thresholds with a quality monitor\n"
+           "      --log STREAM.csv (--calibration FILE | --chain m1,m2[,...] --thresholds t1[,...])\n"
+           "      [--reference MODEL] [--target 0.95] [--label-rate 0.1] [--window 200] [--alpha 0.001]\n"
+           "      [--act] [--seed 1] [--json] [--quiet]: labels a share of the queries answered below the\n"
+           "      reference, alarms when a tier falls below the target, and with --act rejects its answers\n"
            "  split      split a log in two by query id, reproducibly\n"
            "      --log LOG.csv [--fraction 0.5] [--seed 1] --train-out A.csv --test-out B.csv\n"
            "      (a .jsonl output needs ids in UTF-8; .csv keeps any bytes)\n"
@@ -63,6 +68,7 @@ int main(int argc, char** argv) {
         if (command == "curve") return run_curve(words);
         if (command == "route") return run_route(words);
         if (command == "split") return run_split(words);
+        if (command == "monitor") return run_monitor(words);
         throw UsageError("unknown command \"" + command + "\"");
     } catch (const UsageError& e) {
         std::cerr << "cascade-eval: " << e.what() << "\n(run cascade-eval --help for the options)\n";

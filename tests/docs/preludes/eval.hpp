@@ -27,6 +27,7 @@ struct Reply {
 Reply call_mini(const Request& request);
 Reply call_big(const Request& request);
 inline double confidence(const Reply& r) { return r.confidence; }
+double grade(const Request& request, const Reply& answer);  // an answer's quality, in [0, 1]
 inline auto make_chain() {
     return cascade::Cascade{cascade::tier("mini", call_mini, confidence, 0.8), cascade::tier("big", call_big)};
 }

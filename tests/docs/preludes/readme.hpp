@@ -38,6 +38,7 @@ Answer call_big(const Question& q);
 inline double confident(const Answer& a) { return a.confidence; }
 double price_of_tokens(const Answer& a);
 double cost_of(const Answer& a);
+double grade(const Question& q, const Answer& a);  // 1 right, 0 wrong, or anything between
 
 extern const Question question;
 extern const std::vector<Question> questions;
