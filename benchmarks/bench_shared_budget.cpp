@@ -107,7 +107,7 @@ Server* the_server = nullptr;
 
 std::string fresh_budget(redis::Client& client, const std::string& name) {
     const std::string prefix = "cascade:{budget:" + name + "}";
-    client.command({"DEL", prefix + ":state", prefix + ":leases", prefix + ":reclaimed"});
+    client.command({"DEL", prefix + ":state", prefix + ":leases", prefix + ":reclaimed", prefix + ":settled"});
     return name;
 }
 

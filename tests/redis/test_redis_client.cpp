@@ -225,9 +225,149 @@ TEST_CASE("a server that cannot serve yet is unavailable, not a fault") {
     CHECK(classify_reply_error("BUSY Redis is busy running a script.") == redis::RedisErrorKind::not_ready);
     CHECK(classify_reply_error("TRYAGAIN Multiple keys request during rehashing of slot") == redis::RedisErrorKind::not_ready);
     CHECK(classify_reply_error("CLUSTERDOWN The cluster is down") == redis::RedisErrorKind::not_ready);
+    // A failover or a full server: the command did not run, and another moment (or the new
+    // primary) serves it.
+    CHECK(classify_reply_error("READONLY You can't write against a read only replica.") ==
+          redis::RedisErrorKind::not_ready);
+    CHECK(classify_reply_error("MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist "
+                               "to disk.") == redis::RedisErrorKind::not_ready);
+    CHECK(classify_reply_error("OOM command not allowed when used memory > 'maxmemory'.") ==
+          redis::RedisErrorKind::not_ready);
+    CHECK(classify_reply_error("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.") ==
+          redis::RedisErrorKind::not_ready);
+    CHECK(classify_reply_error("NOREPLICAS Not enough good replicas to write.") == redis::RedisErrorKind::not_ready);
+    CHECK(classify_reply_error("MOVED 3999 127.0.0.1:6381") == redis::RedisErrorKind::not_ready);
+    CHECK(classify_reply_error("ASK 3999 127.0.0.1:6381") == redis::RedisErrorKind::not_ready);
+    CHECK(classify_reply_error("ERR max number of clients reached") == redis::RedisErrorKind::not_ready);
+    // Inside a script's error, as Redis 7 words it and as Redis 6 did.
+    CHECK(classify_reply_error("READONLY You can't write against a read only replica. script: 5f1a, on "
+                               "@user_script:4.") == redis::RedisErrorKind::not_ready);
+    CHECK(classify_reply_error("ERR Error running script (call to f_5f1a): @user_script:4: @user_script: 4: -READONLY "
+                               "You can't write against a read only replica.") == redis::RedisErrorKind::not_ready);
+    CHECK(classify_reply_error("ERR Error running script (call to f_5f1a): @user_script:4: @user_script: 4: -OOM "
+                               "command not allowed when used memory > 'maxmemory'.") ==
+          redis::RedisErrorKind::not_ready);
+    // Words that only look alike stay faults.
+    CHECK(classify_reply_error("ERR unknown command 'MOVEDX'") == redis::RedisErrorKind::reply);
+    CHECK(classify_reply_error("ERR the value READONLY is not a number") == redis::RedisErrorKind::reply);
+    CHECK(classify_reply_error("ASKING is not allowed here") == redis::RedisErrorKind::reply);
     CHECK(classify_reply_error("BUSYKEY Target key name already exists.") == redis::RedisErrorKind::reply);
     CHECK(classify_reply_error("WRONGPASS invalid username-password pair") == redis::RedisErrorKind::auth);
     CHECK(classify_reply_error("ERR unknown command") == redis::RedisErrorKind::reply);
     CHECK(redis::RedisError(redis::RedisErrorKind::not_ready, "x").unavailable());
     CHECK_FALSE(redis::RedisError(redis::RedisErrorKind::lost_state, "x").unavailable());
+}
+
+TEST_CASE("a pooled connection the server has closed is replaced within the call, not reported as an outage") {
+    cascade_test::OwnRedisServer server;
+    redis::Client client{server.options()};
+    const std::string key = "cascade-test:client:stale:" + std::to_string(::getpid());
+    client.command({"SET", key, "0"});  // one connection, now idle in the pool
+    redis::Client killer{server.options()};
+    // Every client but the killer's own connection, as a restart or an idle time-out would.
+    CHECK(killer.command({"CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"}).integer() >= 1);
+    CHECK(client.command({"INCR", key}).integer() == 1);
+    const auto stats = client.stats();
+    CHECK(stats.retried == 1);
+    CHECK(stats.unavailable == 0);
+    CHECK(stats.connections_opened == 2);
+    // The replacement went back to the pool and serves the next call.
+    CHECK(client.command({"INCR", key}).integer() == 2);
+    CHECK(client.stats().connections_opened == 2);
+
+    // A pool of several connections, all cut: no call fails.
+    std::vector<std::thread> threads;
+    std::atomic<int> failures{0};
+    for (int t = 0; t < 4; ++t) {
+        threads.emplace_back([&] {
+            for (int i = 0; i < 50; ++i) {
+                try {
+                    client.command({"INCR", key});
+                } catch (const redis::RedisError&) {
+                    failures.fetch_add(1);
+                }
+            }
+        });
+    }
+    for (auto& t : threads) t.join();
+    CHECK(failures.load() == 0);
+    killer.command({"CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"});
+    for (int i = 0; i < 12; ++i) CHECK_NOTHROW(client.command({"INCR", key}));
+    CHECK(client.stats().unavailable == 0);
+
+    // A server that is gone for good is still an outage: the one new connection fails too.
+    server.stop();
+    CHECK(kind_of([&] { client.ping(); }) == redis::RedisErrorKind::unreachable);
+}
+
+namespace {
+
+// A loopback server for one connection that answers its first command (the AUTH) with +OK after
+// `delay`, then reads on and never answers again: a server that is slow to log in, then hangs.
+class SlowLoginServer {
+public:
+    explicit SlowLoginServer(std::chrono::milliseconds delay) {
+        fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t size = sizeof address;
+        REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+        REQUIRE(::listen(fd_, 4) == 0);
+        REQUIRE(::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &size) == 0);
+        port_ = ntohs(address.sin_port);
+        thread_ = std::thread([this, delay] {
+            const int peer = ::accept(fd_, nullptr, nullptr);
+            if (peer < 0) return;
+            char buffer[512];
+            bool answered = false;
+            for (;;) {
+                const ssize_t n = ::read(peer, buffer, sizeof buffer);
+                if (n <= 0) break;
+                if (!answered) {
+                    answered = true;
+                    std::this_thread::sleep_for(delay);
+                    [[maybe_unused]] const ssize_t sent = ::write(peer, "+OK\r\n", 5);
+                }
+            }
+            ::close(peer);
+        });
+    }
+    ~SlowLoginServer() {
+        ::shutdown(fd_, SHUT_RDWR);  // ends a pending accept
+        ::close(fd_);
+        thread_.join();
+    }
+    [[nodiscard]] int port() const { return port_; }
+
+private:
+    int fd_ = -1;
+    int port_ = 0;
+    std::thread thread_;
+};
+
+}  // namespace
+
+// Client::borrow hands the open the earlier of the call's deadline and the end of connect_timeout,
+// so this holds for the call's deadline too.
+TEST_CASE("opening a connection shares one time limit among the connect, AUTH and SELECT") {
+    SlowLoginServer server(std::chrono::milliseconds(100));
+    redis::ServerOptions o;
+    o.port = server.port();
+    o.password = "secret";
+    o.database = 1;
+    o.connect_timeout = std::chrono::milliseconds(300);
+    redis::Client client{o};
+    // The AUTH is answered after 100 ms, the SELECT never: the SELECT may wait only what is left
+    // of the 300 ms, not 300 ms of its own.
+    try {
+        client.ping();
+        FAIL("no error");
+    } catch (const redis::RedisError& e) {
+        CHECK(e.kind() == redis::RedisErrorKind::timed_out);
+        const std::string what = e.what();
+        INFO(what);
+        if (what.find("SELECT") != std::string::npos) CHECK(what.find("within 300 ms") == std::string::npos);
+        CHECK(client.stats().timeouts == 1);
+    }
 }

@@ -398,6 +398,20 @@ TEST_CASE("a call whose deadline has passed does not wait for a reachable server
     CHECK(cache.find("k") != nullptr);
 }
 
+TEST_CASE("a timeout of milliseconds::max() means no limit of the cache's own") {
+    redis::Client client{fixture_server()};
+    auto options = options_for<std::string>(8);
+    options.timeout = std::chrono::milliseconds::max();
+    TextCache cache{client, cascade_test::unique_name("no-timeout"), options};
+    cache.put("k", "v");
+    cascade::CallContext far;
+    far.deadline = std::chrono::steady_clock::now() + std::chrono::hours(24 * 365);
+    const auto found = cache.find("k", &far);
+    REQUIRE(found != nullptr);
+    CHECK(*found == "v");
+    CHECK(cache.stats().unavailable == 0);
+}
+
 TEST_CASE("a key of the wrong type is named in the error") {
     redis::Client client{fixture_server()};
     TextCache cache{client, cascade_test::unique_name("wrong-type"), options_for<std::string>(8)};

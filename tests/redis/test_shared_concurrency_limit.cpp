@@ -9,6 +9,7 @@
 #include <future>
 #include <mutex>
 #include <new>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -313,6 +314,63 @@ TEST_CASE("an unreachable server hands the call to the local limit under use_loc
     CHECK(stats.refused == 1);
 }
 
+TEST_CASE("a server demoted to a read-only replica hands the call to the local limit under use_local") {
+    cascade_test::OwnRedisServer server;
+    cascade::redis::Client client{server.options()};
+    SharedConcurrencyLimitOptions options = slots(2);
+    options.when_unavailable = WhenUnavailable::use_local;
+    options.local_max_in_flight = 1;
+    SharedConcurrencyLimit limit(client, "demoted", options);
+    Recorder events;
+    limit.set_event_hook(events.hook());
+    { CHECK_FALSE(limit.acquire(0ns).local()); }
+    // A replica of a primary that is not there: it answers, but refuses every write (READONLY),
+    // as a primary does for a moment after a failover demoted it.
+    client.command({"REPLICAOF", "127.0.0.1", "1"});
+    {
+        const SharedConcurrencyLimit::Slot slot = limit.acquire(0ns);
+        CHECK(slot.local());
+    }
+    {
+        std::lock_guard<std::mutex> lock(events.mutex);
+        REQUIRE(events.kinds.size() == 1);
+        CHECK(events.kinds[0] == cascade::EventKind::shared_state_unavailable);
+        CHECK(events.details[0].rfind("used the local twin: ", 0) == 0);
+        CHECK(events.details[0].find("READONLY") != std::string::npos);
+    }
+    CHECK(limit.stats().local_fallbacks == 1);
+    client.command({"REPLICAOF", "NO", "ONE"});
+    CHECK_FALSE(limit.acquire(0ns).local());
+}
+
+TEST_CASE("a call that may wait forever waits until a slot frees") {
+    cascade::redis::Client client{fixture_server()};
+    SharedConcurrencyLimit limit(client, unique_name("forever"), slots(1));
+    std::optional<SharedConcurrencyLimit::Slot> held(limit.acquire(0ns));
+    std::promise<void> waiting;
+    std::thread releaser([&] {
+        waiting.get_future().wait();
+        std::this_thread::sleep_for(50ms);  // the waiter has polled and found the slot busy
+        held.reset();
+    });
+    waiting.set_value();
+    CHECK_NOTHROW(limit.acquire(std::chrono::nanoseconds::max()));
+    releaser.join();
+    CHECK(limit.stats().refused == 0);
+}
+
+TEST_CASE("a replica with a short lease does not cut the key's life below another's longer lease") {
+    cascade::redis::Client client{fixture_server()};
+    const std::string name = unique_name("leases");
+    SharedConcurrencyLimit long_lease(client, name, slots(2, std::chrono::hours(1)));
+    SharedConcurrencyLimit short_lease(client, name, slots(2, 100ms));
+    const SharedConcurrencyLimit::Slot held = long_lease.acquire(0ns);
+    { const SharedConcurrencyLimit::Slot brief = short_lease.acquire(0ns); }
+    // The long lease ends in an hour: the key that holds it must last at least that long.
+    CHECK(client.command({"PTTL", long_lease.key()}).integer() > 3600 * 1000);
+    CHECK(long_lease.in_flight() == 1);
+}
+
 TEST_CASE("a key holding another type is reported with its name") {
     cascade::redis::Client client{fixture_server()};
     SharedConcurrencyLimit limit(client, unique_name("wrong-type"), slots(1));
@@ -334,6 +392,8 @@ TEST_CASE("a shared concurrency limit that cannot work is rejected, naming the f
                       ContainsSubstring("max_in_flight must be at least 1"));
     CHECK_THROWS_WITH(SharedConcurrencyLimit(client, "x", slots(1, 10ms)),
                       ContainsSubstring("lease must be at least 30 ms"));
+    CHECK_THROWS_WITH(SharedConcurrencyLimit(client, "x", slots(1, std::chrono::milliseconds::max())),
+                      ContainsSubstring("lease must be at most 7 days"));
     SharedConcurrencyLimitOptions local = slots(1);
     local.when_unavailable = WhenUnavailable::use_local;
     CHECK_THROWS_WITH(SharedConcurrencyLimit(client, "x", local), ContainsSubstring("local_max_in_flight"));

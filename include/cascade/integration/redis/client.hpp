@@ -7,12 +7,14 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "detail/connection.hpp"
+#include "detail/deadline.hpp"
 #include "redis_error.hpp"
 #include "reply.hpp"
 #include "script.hpp"
@@ -28,6 +30,9 @@ struct ClientStats {
     std::uint64_t connections_opened = 0;  ///< connections made, the first ones included
     std::uint64_t connect_failures = 0;    ///< connection attempts that failed
     std::uint64_t script_loads = 0;        ///< scripts sent in full because the server lacked them
+    /// commands sent again on a new connection because the pooled one they took had been closed
+    /// by the server (a restart, CLIENT KILL, an idle time-out); not counted as unavailable
+    std::uint64_t retried = 0;
 };
 
 /// The connection to one Redis server that the shared components (SharedBudget,
@@ -39,7 +44,15 @@ struct ClientStats {
 /// Every round trip waits at most ServerOptions::command_timeout, and never past the deadline it
 /// is given. A connection that fails is dropped and a new one is made on the next call; after a
 /// failed attempt to connect, calls fail at once for ServerOptions::reconnect_backoff, so that an
-/// outage costs callers nothing but an exception.
+/// outage costs callers nothing but an exception. Opening a connection (connect, AUTH, SELECT)
+/// takes at most ServerOptions::connect_timeout in all, and never past the deadline.
+///
+/// A pooled connection that the server has closed while it was idle (a restart, CLIENT KILL, an
+/// idle time-out) fails on its next use; the client then sends the command once more on a new
+/// connection, within the same deadline, and counts it in ClientStats::retried. The server may
+/// have run the command before the connection broke, so it may run twice: the scripts of the
+/// shared components are written to allow it, and a command of your own through command() should
+/// be one that may run twice as well (SET, not INCR) where that matters.
 ///
 /// Thread-safety: every member may be called from any thread. Each round trip borrows a pooled
 /// connection (one mutex, held only to take it and give it back).
@@ -111,6 +124,7 @@ public:
         s.connections_opened = connections_opened_.load(std::memory_order_relaxed);
         s.connect_failures = connect_failures_.load(std::memory_order_relaxed);
         s.script_loads = script_loads_.load(std::memory_order_relaxed);
+        s.retried = retried_.load(std::memory_order_relaxed);
         return s;
     }
 
@@ -131,14 +145,36 @@ private:
     }
 
     Reply round_trip(const std::vector<std::string_view>& args, clock::time_point deadline, detail::ErrorReply* refused) {
-        std::unique_ptr<Connection> connection = borrow(deadline);
+        bool pooled = false;
+        std::unique_ptr<Connection> connection = borrow(deadline, true, pooled);
+        if (pooled) {
+            std::optional<Reply> reply = exchange(std::move(connection), args, deadline, refused, true);
+            if (reply) return std::move(*reply);
+            // The pooled connection was closed by the server while it sat idle: Redis may well be
+            // up. Once more on a new connection, within the same deadline. The command may have
+            // run before the connection broke, and runs again: the shared components' scripts
+            // allow it (the budget's settles and releases are idempotent, an acquisition adds the
+            // same member again, a cache store writes the same value).
+            retried_.fetch_add(1, std::memory_order_relaxed);
+            connection = borrow(deadline, false, pooled);
+        }
+        return std::move(*exchange(std::move(connection), args, deadline, refused, false));
+    }
+
+    // One round trip on `connection`, which goes back to the pool unless it broke. Empty when
+    // `may_retry` and the connection failed with an I/O error (not a timeout), which is then not
+    // counted: the caller tries again.
+    std::optional<Reply> exchange(std::unique_ptr<Connection> connection, const std::vector<std::string_view>& args,
+                                  clock::time_point deadline, detail::ErrorReply* refused, bool may_retry) {
         try {
             Reply reply = connection->call(args, time_left(options_.command_timeout, deadline, detail::command_name(args)),
                                            refused);
             round_trips_.fetch_add(1, std::memory_order_relaxed);
             give_back(std::move(connection));
-            return reply;
+            return std::optional<Reply>(std::move(reply));
         } catch (const RedisError& e) {
+            // An error reply is never `unreachable`: that kind is an I/O error on the socket.
+            if (may_retry && e.kind() == RedisErrorKind::unreachable && connection->broken()) return std::nullopt;
             if (e.unavailable()) {
                 unavailable_.fetch_add(1, std::memory_order_relaxed);
                 if (e.kind() == RedisErrorKind::timed_out) timeouts_.fetch_add(1, std::memory_order_relaxed);
@@ -150,12 +186,16 @@ private:
         }
     }
 
-    std::unique_ptr<Connection> borrow(clock::time_point deadline) {
-        {
+    // A connection: an idle one from the pool when `use_pool` allows and there is one (`pooled`
+    // says so), a new one otherwise.
+    std::unique_ptr<Connection> borrow(clock::time_point deadline, bool use_pool, bool& pooled) {
+        pooled = false;
+        if (use_pool) {
             std::lock_guard<std::mutex> lock(mutex_);
             if (!idle_.empty()) {
                 std::unique_ptr<Connection> connection = std::move(idle_.back());
                 idle_.pop_back();
+                pooled = true;
                 return connection;
             }
         }
@@ -173,20 +213,29 @@ private:
                                  std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(retry_at - now).count() + 1) +
                                  " ms)");
         }
+        // A deadline that has passed says nothing of the server: no attempt, and no back-off.
+        try {
+            (void)time_left(options_.connect_timeout, deadline, "connecting");
+        } catch (const RedisError&) {
+            unavailable_.fetch_add(1, std::memory_order_relaxed);
+            timeouts_.fetch_add(1, std::memory_order_relaxed);
+            throw;
+        }
         try {
             std::unique_ptr<Connection> connection =
-                Connection::open(options_, time_left(options_.connect_timeout, deadline, "connecting"));
+                Connection::open(options_, std::min(deadline, detail::later(now, options_.connect_timeout)));
             connections_opened_.fetch_add(1, std::memory_order_relaxed);
             return connection;
         } catch (const RedisError& e) {
             connect_failures_.fetch_add(1, std::memory_order_relaxed);
             if (e.unavailable()) {
                 unavailable_.fetch_add(1, std::memory_order_relaxed);
+                if (e.kind() == RedisErrorKind::timed_out) timeouts_.fetch_add(1, std::memory_order_relaxed);
                 {
                     std::lock_guard<std::mutex> lock(mutex_);
                     last_connect_error_ = e.what();
                 }
-                retry_at_.store((clock::now() + options_.reconnect_backoff).time_since_epoch().count(),
+                retry_at_.store(detail::later(clock::now(), options_.reconnect_backoff).time_since_epoch().count(),
                                 std::memory_order_release);
             }
             throw;
@@ -209,6 +258,7 @@ private:
     std::atomic<std::uint64_t> connections_opened_{0};
     std::atomic<std::uint64_t> connect_failures_{0};
     std::atomic<std::uint64_t> script_loads_{0};
+    std::atomic<std::uint64_t> retried_{0};
 };
 
 }  // namespace cascade::redis

@@ -13,9 +13,12 @@ namespace cascade::redis {
 enum class RedisErrorKind {
     unreachable,  ///< no connection: refused, reset, a name that does not resolve, or reconnecting
     timed_out,    ///< no answer within the command timeout or the call's deadline
-    /// the server answered that it cannot serve yet: loading its data after a restart (LOADING),
-    /// busy with a long script (BUSY), or a cluster failing over (TRYAGAIN, CLUSTERDOWN,
-    /// MASTERDOWN); the command did not run
+    /// the server answered that it cannot serve now, and the command did not run: loading its
+    /// data after a restart (LOADING), busy with a long script (BUSY), a failover that demoted it
+    /// to a replica (READONLY) or left it without its primary (MASTERDOWN), a cluster failing over
+    /// or sending the key elsewhere (TRYAGAIN, CLUSTERDOWN, MOVED, ASK; cascade does not follow
+    /// redirections), out of memory (OOM), refusing writes it cannot persist (MISCONF) or
+    /// replicate (NOREPLICAS), or at its limit of clients ("ERR max number of clients reached")
     not_ready,
     auth,         ///< the server refused the password or the user, or wants one that was not given
     wrong_type,   ///< a key holds a value of another type than cascade keeps there

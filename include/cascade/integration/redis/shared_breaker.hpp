@@ -191,14 +191,14 @@ public:
         const clock::time_point after = clock::now();
         switch (code) {
             case 0:
-                store_view(View::closed, after + options_.sync_interval);
+                store_view(View::closed, detail::later(after, options_.sync_interval));
                 return admitted(Ticket{});
             case 1:
                 store_view(View::open, after + std::chrono::milliseconds(wait_ms));
                 reject(std::chrono::milliseconds(wait_ms), "it is open");
             case 2:
                 ticket.probe = true;
-                store_view(View::probing, after + options_.sync_interval);
+                store_view(View::probing, detail::later(after, options_.sync_interval));
                 return admitted(std::move(ticket));
             default:
                 store_view(View::probing, after + std::min<std::chrono::milliseconds>(
@@ -358,7 +358,7 @@ private:
             const clock::time_point now = clock::now();
             if (code == 0) {
                 failures_seen_.store(n, std::memory_order_relaxed);
-                store_view(View::closed, now + options_.sync_interval);
+                store_view(View::closed, detail::later(now, options_.sync_interval));
             } else {
                 // A cool-down that is over makes the next call ask who probes.
                 store_view(View::open, now + std::chrono::milliseconds(n));

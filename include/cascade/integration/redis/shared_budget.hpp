@@ -62,18 +62,27 @@ struct SharedBudgetOptions {
     /// The most settles one round trip delivers. 1..4096.
     std::size_t settle_batch = 256;
     /// How long the background thread, woken by a settle, waits for more to send with it: fewer
-    /// round trips (and less load on Redis) for a spend that is recorded that much later. 0..1 s.
+    /// round trips (and less load on Redis) for a spend that is recorded that much later. 0..1 s,
+    /// and at most lease/10: a settled reservation is no longer renewed, so its settle must reach
+    /// the server well before its lease (renewed last at most lease/3 before) runs out.
     std::chrono::microseconds settle_delay{1000};
     /// How long the ids of reclaimed reservations are kept, so that a settle arriving after its
-    /// lease ran out is still charged, and charged once. A settle delayed longer than this (its
-    /// process cut off from Redis that long) is not charged. At least `lease`.
+    /// lease ran out is charged as a late settle. One delayed longer than this (its process cut
+    /// off from Redis that long) is charged all the same, as an unknown settle. At least `lease`.
     std::chrono::milliseconds reclaimed_retention{std::chrono::hours(24)};
+    /// How long the ids of settled reservations are kept, so that a settle sent again after its
+    /// answer was lost is known for a duplicate and not charged twice. A retry that comes later
+    /// than this (its process cut off from Redis that long after the first one landed) is charged
+    /// again, as an unknown settle. The server keeps each id for this long, about 120 bytes each:
+    /// at 1000 settles a second, 10 minutes hold about 70 MB. At least `lease`.
+    std::chrono::milliseconds settled_retention{std::chrono::minutes(10)};
     /// How long the destructor waits for queued settles to reach Redis; the rest are counted
     /// (SharedBudgetStats::undelivered_settles) and reported to `on_event`.
     std::chrono::milliseconds flush_on_destroy{2000};
     /// Hears EventKind::shared_state_unavailable besides the query's own hook (CallContext): when
-    /// a reserve could not reach Redis, and when settles had to be dropped. Called from the
-    /// reserving thread or the budget's background thread; must be thread-safe and quick.
+    /// a reserve could not reach Redis, when settles could not be delivered (once an outage: they
+    /// are kept and retried) and when settles had to be dropped. Called from the reserving thread
+    /// or the budget's background thread; must be thread-safe and quick.
     EventHook on_event;
 };
 
@@ -83,15 +92,25 @@ struct SharedBudgetOptions {
 struct SharedBudgetStats : BudgetStats {
     std::uint64_t leases = 0;            ///< reservations open on the server now, in every process
     std::uint64_t late_settles = 0;      ///< settles of reservations whose lease had run out: charged anyway
+    /// settles whose reservation the server did not know (it lost the grant: a crash before the
+    /// write reached the disk, a replica promoted before it had it; or the id of a reclaimed or
+    /// settled reservation was no longer kept): charged anyway, since the money was spent
+    std::uint64_t unknown_settles = 0;
     std::uint64_t leases_reclaimed = 0;  ///< leases that ran out and whose money went back to the budget
     // This process's counters:
     std::uint64_t unavailable = 0;      ///< reserves that could not reach Redis in time
     std::uint64_t local_fallbacks = 0;  ///< of those, the ones served by the local twin (use_local)
     std::uint64_t settles_queued = 0;   ///< settles and releases handed to the background thread
     std::uint64_t settles_pending = 0;  ///< of those, the ones not yet delivered
-    std::uint64_t settle_retries = 0;   ///< deliveries tried again because Redis did not answer
+    /// deliveries tried again because Redis did not take them: no answer, or an error (a server
+    /// turned read-only by a failover, out of memory, ...)
+    std::uint64_t settle_retries = 0;
     /// settles that reached Redis once more after a lost answer, and were not charged twice
     std::uint64_t duplicate_settles = 0;
+    /// releases of reservations the server did not hold: mostly the release queued for a reserve
+    /// that failed after it was sent (it may have been granted; this one was not), else a release
+    /// sent again after a lost answer. Nothing is charged for them.
+    std::uint64_t unmatched_releases = 0;
     /// settles never delivered: left when the budget was shut down, or refused by a server that
     /// had lost the budget's state (see RedisErrorKind::lost_state). Never dropped silently.
     std::uint64_t undelivered_settles = 0;
@@ -128,10 +147,15 @@ struct SharedBudgetStats : BudgetStats {
 /// past the limit by its amount.
 ///
 /// **Settles** (and releases) are queued and sent by the background thread, many per round trip,
-/// retried until delivered while Redis is away; until one is delivered (within
+/// retried until delivered while Redis is away or refuses them (read-only after a failover, out of
+/// memory, ...); only a server that lost the budget's state makes them dropped, counted and
+/// reported. Until one is delivered (within
 /// SharedBudgetOptions::settle_delay while Redis answers), its reservation still holds the
-/// estimate, so a reserve made meanwhile sees that much less left. Each is idempotent: a retry after a lost answer is not charged
-/// twice. flush() waits until the queue is delivered; the destructor waits at most
+/// estimate, so a reserve made meanwhile sees that much less left. Each is idempotent: a retry
+/// after a lost answer finds its id among the settled and is not charged twice. A settle whose
+/// reservation the server does not know at all is charged (SharedBudgetStats::unknown_settles):
+/// the money was spent, and a server that lost the grant (see docs/redis.md on persistence) must
+/// not lose the spend too. flush() waits until the queue is delivered; the destructor waits at most
 /// SharedBudgetOptions::flush_on_destroy and counts (and reports) what it could not deliver.
 ///
 /// **When Redis is unavailable** (unreachable, or no answer within the command timeout or the
@@ -143,12 +167,14 @@ struct SharedBudgetStats : BudgetStats {
 ///
 /// **Keys**, all under one Redis Cluster hash tag, for name "prod":
 ///   - `cascade:{budget:prod}:state`, a hash: limit, spent, reserved (nano-dollars), and the
-///     counters reservations, refusals, overruns, overrun, cost_errors, late_settles, reclaimed,
-///     saturated;
+///     counters reservations, refusals, overruns, overrun, cost_errors, late_settles,
+///     unknown_settles, reclaimed, saturated;
 ///   - `cascade:{budget:prod}:leases`, a sorted set: one member `<id>:<nano-dollars>` per open
 ///     reservation, scored by its expiry (milliseconds, server time);
 ///   - `cascade:{budget:prod}:reclaimed`, a sorted set: the members whose lease ran out, scored by
-///     when, kept for SharedBudgetOptions::reclaimed_retention.
+///     when, kept for SharedBudgetOptions::reclaimed_retention;
+///   - `cascade:{budget:prod}:settled`, a sorted set: the members settled, scored by when, kept
+///     for SharedBudgetOptions::settled_retention.
 ///
 /// **Limits.** Lua counts in doubles, exact below 2^53: the limit is at most 2^53 - 1
 /// nano-dollars (about $9.007e6), and every counter stops there (BudgetStats::saturated).
@@ -226,10 +252,12 @@ public:
           state_key_(detail::key_prefix("budget", name, "cascade::redis::SharedBudget") + ":state"),
           leases_key_(detail::key_prefix("budget", name, "cascade::redis::SharedBudget") + ":leases"),
           reclaimed_key_(detail::key_prefix("budget", name, "cascade::redis::SharedBudget") + ":reclaimed"),
-          keys_{state_key_, leases_key_, reclaimed_key_},
+          settled_key_(detail::key_prefix("budget", name, "cascade::redis::SharedBudget") + ":settled"),
+          keys_{state_key_, leases_key_, reclaimed_key_, settled_key_},
           lease_ms_(std::to_string(options_.lease.count())),
           reclaim_n_(std::to_string(options_.reclaim_per_call)),
           retention_ms_(std::to_string(options_.reclaimed_retention.count())),
+          settled_ms_(std::to_string(options_.settled_retention.count())),
           scan_ms_(std::to_string(std::min<long long>(options_.lease.count() / 4, 1000))),
           nonce_(detail::random_nonce_value(this)),
           renew_every_(std::max<clock::duration>(options_.lease / 3, std::chrono::milliseconds(1))) {
@@ -323,6 +351,8 @@ public:
     [[nodiscard]] const std::string& leases_key() const noexcept { return leases_key_; }
     /// The sorted set of reclaimed reservations, kept for late settles.
     [[nodiscard]] const std::string& reclaimed_key() const noexcept { return reclaimed_key_; }
+    /// The sorted set of settled reservations, kept to know a retried settle.
+    [[nodiscard]] const std::string& settled_key() const noexcept { return settled_key_; }
 
     /// The server's totals and this process's counters: one round trip, which also gives back
     /// expired leases as a reserve does. Throws RedisError when the server cannot be reached, the
@@ -344,6 +374,7 @@ public:
         s.leases_reclaimed = nano(10);
         s.saturated = nano(11) != 0;
         s.leases = nano(12);
+        s.unknown_settles = nano(13);
         limit_nano_.store(nano(1), std::memory_order_relaxed);
         left_nano_.store(nano(1) > nano(2) + nano(3) ? nano(1) - nano(2) - nano(3) : 0, std::memory_order_relaxed);
         add_local(s);
@@ -364,6 +395,7 @@ private:
         s.local_fallbacks = local_fallbacks_.load(std::memory_order_relaxed);
         s.settle_retries = settle_retries_.load(std::memory_order_relaxed);
         s.duplicate_settles = duplicates_.load(std::memory_order_relaxed);
+        s.unmatched_releases = unmatched_releases_.load(std::memory_order_relaxed);
         s.undelivered_settles = undelivered_.load(std::memory_order_relaxed);
         std::lock_guard<std::mutex> lock(mutex_);
         s.settles_queued = queued_;
@@ -396,10 +428,22 @@ private:
             throw std::invalid_argument(where + "settle_delay must be in 0..1 s, got " +
                                         std::to_string(options.settle_delay.count()) + " us");
         }
+        if (options.settle_delay * 10 > options.lease) {
+            throw std::invalid_argument(where + "settle_delay (" + std::to_string(options.settle_delay.count()) +
+                                        " us) must be at most a tenth of the lease (" +
+                                        std::to_string(options.lease.count()) +
+                                        " ms): a settled reservation is no longer renewed, and its settle must "
+                                        "reach the server well before its lease runs out");
+        }
         if (options.reclaimed_retention < options.lease) {
             throw std::invalid_argument(where + "reclaimed_retention must be at least the lease (" +
                                         std::to_string(options.lease.count()) + " ms), got " +
                                         std::to_string(options.reclaimed_retention.count()) + " ms");
+        }
+        if (options.settled_retention < options.lease) {
+            throw std::invalid_argument(where + "settled_retention must be at least the lease (" +
+                                        std::to_string(options.lease.count()) + " ms), got " +
+                                        std::to_string(options.settled_retention.count()) + " ms");
         }
         if (options.flush_on_destroy < std::chrono::milliseconds::zero()) {
             throw std::invalid_argument(where + "flush_on_destroy must be >= 0, got " +
@@ -461,7 +505,7 @@ private:
 
     // The key of the wrong type, named: the script's error says only that one of them is.
     RedisError wrong_type(const RedisError& original) {
-        static constexpr const char* expected[] = {"hash", "zset", "zset"};
+        static constexpr const char* expected[] = {"hash", "zset", "zset", "zset"};
         try {
             for (std::size_t i = 0; i < keys_.size(); ++i) {
                 const Reply type = client_.command({"TYPE", keys_[i]});
@@ -480,7 +524,7 @@ private:
         return RedisError(RedisErrorKind::wrong_type,
                           "cascade::redis::SharedBudget \"" + name_ + "\": key " + std::string(key) + " at " +
                               client_.address() + " holds a " + std::string(type) + ", where the budget keeps a " +
-                              (state ? "hash (its state)" : "sorted set (its leases)") +
+                              (state ? "hash (its state)" : "sorted set") +
                               "; another program uses this key: delete it, or give the budget another name");
     }
 
@@ -523,9 +567,11 @@ private:
             reply.emplace(run(detail::budget_reserve_script(), {m.view(), lease_ms_, reclaim_n_, retention_ms_, scan_ms_}, deadline));
         } catch (const RedisError& e) {
             if (!e.unavailable()) throw;
-            // No answer in time: the reservation may have been granted all the same. Give it
-            // back once Redis answers; its lease runs out anyway.
-            if (e.kind() == RedisErrorKind::timed_out) enqueue(Item{id, want, 0, 'r'});
+            // Whether the script ran is unknown: the answer may have been lost (timed out) or the
+            // connection cut (unreachable) after the command went out, and the reservation granted
+            // all the same. Give it back once Redis answers rather than hold it for a whole lease;
+            // a release of one never granted charges nothing (unmatched_releases).
+            enqueue(Item{id, want, 0, 'r'});
             unavailable_.fetch_add(1, std::memory_order_relaxed);
             if (options_.when_unavailable == WhenUnavailable::fail_closed) {
                 report_unavailable("refused (fail closed)", e, context);
@@ -599,34 +645,36 @@ private:
 
     enum class Delivery { done, retry, dropped };
 
+    // Sends one batch. Only a server without the budget's state drops it (it has nowhere to
+    // charge it); any other failure keeps it for another try, `why` saying what failed: an
+    // error may be passing (a failover's read-only replica, out of memory, a cluster moving the
+    // slot), and a settle given up is money spent that the budget would hand out again.
     Delivery deliver(const Item* items, std::size_t count, std::string& why) {
-        std::vector<Member> members(count);
-        std::vector<std::string> costs(count);
-        std::vector<std::string_view> args;
-        args.reserve(3 * count);
-        static constexpr std::string_view kinds[] = {"s", "e", "r"};
-        for (std::size_t i = 0; i < count; ++i) {
-            members[i] = member(items[i].id, items[i].held);
-            costs[i] = std::to_string(items[i].cost);
-            args.push_back(members[i].view());
-            args.push_back(costs[i]);
-            args.push_back(kinds[items[i].kind == 's' ? 0 : items[i].kind == 'e' ? 1 : 2]);
-        }
         try {
+            std::vector<Member> members(count);
+            std::vector<std::string> costs(count);
+            std::vector<std::string_view> args;
+            args.reserve(1 + 3 * count);
+            args.push_back(settled_ms_);
+            static constexpr std::string_view kinds[] = {"s", "e", "r"};
+            for (std::size_t i = 0; i < count; ++i) {
+                members[i] = member(items[i].id, items[i].held);
+                costs[i] = std::to_string(items[i].cost);
+                args.push_back(members[i].view());
+                args.push_back(costs[i]);
+                args.push_back(kinds[items[i].kind == 's' ? 0 : items[i].kind == 'e' ? 1 : 2]);
+            }
             const Reply reply = run(detail::budget_settle_script(), args, clock::time_point::max());
             if (reply[0].integer() < 0) {
                 why = lost_state().what();
                 return Delivery::dropped;
             }
             duplicates_.fetch_add(static_cast<std::uint64_t>(reply[2].integer()), std::memory_order_relaxed);
+            unmatched_releases_.fetch_add(static_cast<std::uint64_t>(reply[4].integer()), std::memory_order_relaxed);
             return Delivery::done;
-        } catch (const RedisError& e) {
-            if (e.unavailable()) return Delivery::retry;
-            why = e.what();
-            return Delivery::dropped;
         } catch (const std::exception& e) {
             why = e.what();
-            return Delivery::dropped;
+            return Delivery::retry;
         }
     }
 
@@ -656,17 +704,29 @@ private:
         }
     }
 
-    // The background thread: delivers queued settles in batches, retrying while Redis is away,
-    // and renews the leases of open reservations every lease/3.
+    // The background thread: delivers queued settles in batches, retrying while Redis is away or
+    // refuses them, and renews the leases of open reservations every lease/3.
     void work() {
         std::vector<Item> batch;
         std::size_t sent = 0;
         auto next_renewal = clock::now() + renew_every_;
-        const auto retry_pause = std::clamp<clock::duration>(client_.options().reconnect_backoff,
+        const auto first_pause = std::clamp<clock::duration>(client_.options().reconnect_backoff,
                                                              std::chrono::milliseconds(5), std::chrono::milliseconds(200));
+        const auto longest_pause = std::max<clock::duration>(first_pause, std::chrono::seconds(1));
+        auto retry_pause = first_pause;
+        bool failing = false;  // the last delivery failed: the outage was reported
         std::unique_lock<std::mutex> lock(mutex_);
         worker_running_ = true;
         for (;;) {
+            // Renewals first: no wait below may hold them up (a settle waiting for its batch, a
+            // delivery waiting to be tried again), or open reservations would lose their leases.
+            if (!stop_ && clock::now() >= next_renewal) {
+                lock.unlock();
+                renew();
+                lock.lock();
+                next_renewal = clock::now() + renew_every_;
+                continue;
+            }
             if (sent == batch.size() && !queue_.empty()) {
                 // The settles that follow closely go in the same round trip: none waits longer
                 // than settle_delay for it, unless a flush or the batch size says go now.
@@ -689,13 +749,6 @@ private:
                 if (left > 0) drop(left, "Redis did not take them before the budget was shut down");
                 return;
             }
-            if (clock::now() >= next_renewal) {
-                lock.unlock();
-                renew();
-                lock.lock();
-                next_renewal = clock::now() + renew_every_;
-                continue;
-            }
             if (!work_left) {
                 hurry_ = false;
                 idle_ = true;
@@ -708,14 +761,26 @@ private:
             std::string why;
             const Delivery outcome = deliver(batch.data() + sent, n, why);
             if (outcome == Delivery::dropped) drop(n, why);
+            if (outcome == Delivery::retry && !failing) {
+                failing = true;  // reported once, until a delivery goes through
+                try {
+                    detail::report_unavailable({}, &options_.on_event, nullptr,
+                                               "kept the settles of budget \"" + name_ + "\" to try again", why);
+                } catch (...) {
+                    // Out of memory for the message: settle_retries still counts the failures.
+                }
+            }
             lock.lock();
             if (outcome == Delivery::retry) {
                 settle_retries_.fetch_add(1, std::memory_order_relaxed);
                 auto until = std::min(clock::now() + retry_pause, next_renewal);
                 if (stop_) until = std::min(until, stop_by_);
+                retry_pause = std::min<clock::duration>(retry_pause * 2, longest_pause);
                 wake_.wait_until(lock, until);
                 continue;
             }
+            failing = false;
+            retry_pause = first_pause;
             sent += n;
             handled_ += n;
             drained_.notify_all();
@@ -728,10 +793,12 @@ private:
     std::string state_key_;
     std::string leases_key_;
     std::string reclaimed_key_;
+    std::string settled_key_;
     std::vector<std::string_view> keys_;
     std::string lease_ms_;
     std::string reclaim_n_;
     std::string retention_ms_;
+    std::string settled_ms_;
     std::string scan_ms_;
     std::uint64_t nonce_;
     clock::duration renew_every_;
@@ -743,6 +810,7 @@ private:
     std::atomic<std::uint64_t> local_fallbacks_{0};
     std::atomic<std::uint64_t> settle_retries_{0};
     std::atomic<std::uint64_t> duplicates_{0};
+    std::atomic<std::uint64_t> unmatched_releases_{0};
     std::atomic<std::uint64_t> undelivered_{0};
     std::atomic<bool> stopped_{false};  // stop_, read without the queue's lock
 

@@ -23,6 +23,7 @@
 #include "../../runtime/cache.hpp"
 #include "client.hpp"
 #include "detail/cache_scripts.hpp"
+#include "detail/deadline.hpp"
 #include "detail/keys.hpp"
 #include "detail/shared_component.hpp"
 #include "redis_error.hpp"
@@ -333,7 +334,7 @@ private:
     [[nodiscard]] clock::time_point deadline(const CallContext* context) const {
         const clock::time_point until = redis::detail::call_deadline(context);
         if (options_.timeout <= std::chrono::milliseconds::zero()) return until;
-        return std::min(until, clock::now() + options_.timeout);
+        return std::min(until, redis::detail::later(clock::now(), options_.timeout));
     }
 
     Client* client_;

@@ -26,6 +26,7 @@
 #include "../../runtime/detail/runtime_common.hpp"
 #include "client.hpp"
 #include "detail/concurrency_limit_scripts.hpp"
+#include "detail/deadline.hpp"
 #include "detail/keys.hpp"
 #include "detail/shared_component.hpp"
 #include "redis_error.hpp"
@@ -67,6 +68,11 @@ inline void validate(const SharedConcurrencyLimitOptions& options) {
     if (options.lease < std::chrono::milliseconds(30)) {
         throw std::invalid_argument(where + "lease must be at least 30 ms (it is renewed every lease / 3), got " +
                                     std::to_string(options.lease.count()) + " ms");
+    }
+    if (options.lease > std::chrono::hours(24 * 7)) {
+        // Only a dead process's slot waits out its lease: a week is already far longer than useful.
+        throw std::invalid_argument(where + "lease must be at most 7 days, got " + std::to_string(options.lease.count()) +
+                                    " ms");
     }
     if (options.when_unavailable == WhenUnavailable::use_local && options.local_max_in_flight == 0) {
         throw std::invalid_argument(where +
@@ -200,7 +206,8 @@ public:
         if (context != nullptr && context->remaining() == std::chrono::nanoseconds::zero()) {
             refuse(context, std::nullopt, std::chrono::nanoseconds::zero());
         }
-        const clock::time_point wait_until = wait ? start + *wait : clock::time_point::max();
+        // A wait of nanoseconds::max() ("as long as it takes") must not wrap into the past.
+        const clock::time_point wait_until = wait ? detail::later(start, *wait) : clock::time_point::max();
         const std::string id = nonce_ + "-" + std::to_string(next_id_.fetch_add(1, std::memory_order_relaxed));
         std::chrono::nanoseconds backoff = std::chrono::milliseconds(1);
         std::optional<std::size_t> busy;  // slots taken at the last poll

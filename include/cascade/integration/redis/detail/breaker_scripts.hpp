@@ -54,7 +54,7 @@ inline const Script& breaker_failure_script() {
     static const Script script(
         std::string(lua_now_ms) + breaker_lua_prelude +
         "local function open()\n"
-        "  redis.call('HSET', KEYS[1], 'open_until', string.format('%d', now + tonumber(ARGV[2])), 'failures', 0)\n"
+        "  redis.call('HSET', KEYS[1], 'open_until', string.format('%.0f', now + tonumber(ARGV[2])), 'failures', 0)\n"
         "  return {1, tonumber(ARGV[2])}\n"
         "end\n"
         "if ARGV[3] == '1' then\n"

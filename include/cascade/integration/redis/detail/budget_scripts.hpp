@@ -2,8 +2,9 @@
 #ifndef CASCADE_INTEGRATION_REDIS_DETAIL_BUDGET_SCRIPTS_HPP
 #define CASCADE_INTEGRATION_REDIS_DETAIL_BUDGET_SCRIPTS_HPP
 
-// The Lua scripts of cascade::redis::SharedBudget. KEYS are always the budget's three keys: the
-// state hash, the sorted set of leases and the sorted set of reclaimed leases (see SharedBudget).
+// The Lua scripts of cascade::redis::SharedBudget. KEYS are always the budget's four keys: the
+// state hash, the sorted set of leases, the sorted set of reclaimed leases and the sorted set of
+// settled reservations (see SharedBudget).
 // Each script is atomic because Redis runs a script whole, with no other command between its
 // own: what a script reads of the totals is still true when it writes them, so no two replicas
 // can both be granted the last of the money, nor one settle be charged twice.
@@ -19,7 +20,7 @@ namespace cascade::redis::detail {
 // Lua computes with are exact; int() writes them back without an exponent, add() stops at
 // 2^53 - 1 and says so in `saturated`.
 inline constexpr const char* budget_lua_prelude = R"lua(
-local state, leases, reclaimed = KEYS[1], KEYS[2], KEYS[3]
+local state, leases, reclaimed, settled = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local MAX = 9007199254740991
 local saturated = false
 local sf = string.format
@@ -63,7 +64,9 @@ end
 // kept in the state): a grant costs four commands, and is written lean (the reserve is on the
 // call's path; a closure or a table costs a microsecond of the server's time).
 // Returns one integer, as cheap a reply as there is: what is left after a grant (>= 0), or
-// -1 - what is left for a refusal; the string "lost" when there is no state.
+// -1 - what is left for a refusal; the string "lost" when there is no state. Running it twice
+// grants once: a member already among the leases is not reserved again (the client sends a
+// command once more when the connection it went out on broke, and the script may have run).
 inline const Script& budget_reserve_script() {
     static const Script script(std::string(R"lua(
 local state, leases = KEYS[1], KEYS[2]
@@ -73,13 +76,16 @@ local limit, spent, reserved = tonumber(v[1]), tonumber(v[2]) or 0, tonumber(v[3
 )lua") + lua_now_ms + R"lua(local want = tonumber(string.match(ARGV[1], ':(%d+)$'))
 local left = limit - spent - reserved
 if want <= left and now < (tonumber(v[5]) or 0) then
+  -- NX: a reserve run again (the client resends a command once when its connection broke) finds
+  -- its lease there already, and is granted once
+  if redis.call('ZADD', leases, 'NX', string.format('%.0f', now + tonumber(ARGV[2])), ARGV[1]) == 0 then return left end
   local count = (tonumber(v[4]) or 0) + 1
   if count > 9007199254740991 then count = 9007199254740991 end
-  redis.call('ZADD', leases, string.format('%.0f', now + tonumber(ARGV[2])), ARGV[1])
   redis.call('HSET', state, 'reserved', string.format('%.0f', reserved + want), 'reservations', string.format('%.0f', count))
   return left - want
 end
 )lua" + budget_lua_prelude + budget_lua_reclaim + R"lua(
+if redis.call('ZSCORE', leases, ARGV[1]) then return left end  -- run again: granted already
 local w = redis.call('HMGET', state, 'reservations', 'refusals', 'reclaimed')
 local n = tonumber(ARGV[3])
 local back, count = reclaim(now, n, tonumber(ARGV[4]))
@@ -113,36 +119,58 @@ return -1 - math.max(left, 0)
 }
 
 // Settles or releases a batch of reservations: moves each one's amount from reserved to spent
-// (or back), once. Atomic, so that a settle retried after a lost answer finds its lease gone and
-// is not charged twice.
-// ARGV: triples of member, cost in nano-dollars, kind ('s', 'e' or 'r'). A member found among
-// the leases is settled; one found among the reclaimed is charged late; one found in neither
-// was settled already (a retry after a lost answer) and is not charged again.
-// Returns {settled, of which late, duplicates}, or {-1, 0, 0} without a state.
+// (or back), once. Atomic, so that a settle retried after a lost answer finds its id among the
+// settled and is not charged twice.
+// ARGV: how long the ids of settled reservations are kept (ms), then triples of member, cost in
+// nano-dollars, kind ('s', 'e' or 'r'). A member found among the leases is settled; one found
+// among the reclaimed is charged late; one found among the settled was charged already (a retry
+// after a lost answer) and is not charged again. A settle found in none of the three is charged
+// all the same and counted in unknown_settles: its reservation was granted (the process holds
+// it), so the server lost the grant (a crash before its write reached the disk, a replica
+// promoted before it had it) or kept the id shorter than the retry took; the money was spent
+// either way. A release found in none is not charged: its reservation was never granted (a
+// reserve whose answer was lost), or the release is a retry.
+// Each settle's id is kept in `settled`, scored by when; the ids older than the retention go,
+// twice as many a call as it adds, so the set keeps pace.
+// Returns {settled, of which late, duplicates, of which unknown, releases found in none}, or
+// {-1, 0, 0, 0, 0} without a state.
 inline const Script& budget_settle_script() {
     static const Script script(std::string(budget_lua_prelude) + R"lua(
-local v = redis.call('HMGET', state, 'limit', 'spent', 'reserved', 'overruns', 'overrun', 'cost_errors', 'late_settles')
-if not v[1] then return {-1, 0, 0} end
+local v = redis.call('HMGET', state, 'limit', 'spent', 'reserved', 'overruns', 'overrun', 'cost_errors', 'late_settles',
+                     'unknown_settles')
+if not v[1] then return {-1, 0, 0, 0, 0} end
 local spent, reserved, overruns, overrun = num(v[2]), num(v[3]), num(v[4]), num(v[5])
-local errors, late = num(v[6]), num(v[7])
-local settled, lates, duplicates = 0, 0, 0
-for i = 1, #ARGV, 3 do
+local errors, late, unknown = num(v[6]), num(v[7]), num(v[8])
+local now = now_ms()
+local old = redis.call('ZRANGEBYSCORE', settled, '-inf', int(now - tonumber(ARGV[1])), 'LIMIT', 0,
+                       int(2 * (#ARGV - 1) / 3 + 16))
+if #old > 0 then redis.call('ZREMRANGEBYRANK', settled, 0, #old - 1) end
+local settled_n, lates, duplicates, unknowns, unmatched = 0, 0, 0, 0, 0
+for i = 2, #ARGV, 3 do
   local member, cost, kind = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
   local held = held_by(member)
-  local found = redis.call('ZREM', leases, member) == 1
-  if found then
+  local charge = false
+  if redis.call('ZREM', leases, member) == 1 then
     reserved = math.max(0, reserved - held)
+    charge = kind ~= 'r'
   elseif redis.call('ZREM', reclaimed, member) == 1 then
-    found = true
     if kind ~= 'r' then
+      charge = true
       late = add(late, 1)
       lates = lates + 1
     end
-  end
-  if not found then
+  elseif kind == 'r' then
+    unmatched = unmatched + 1
+  elseif redis.call('ZSCORE', settled, member) then
     duplicates = duplicates + 1
-  elseif kind ~= 'r' then
-    settled = settled + 1
+  else
+    charge = true
+    unknown = add(unknown, 1)
+    unknowns = unknowns + 1
+  end
+  if charge then
+    settled_n = settled_n + 1
+    redis.call('ZADD', settled, int(now), member)
     spent = add(spent, cost)
     if cost > held then
       overruns = add(overruns, 1)
@@ -152,9 +180,9 @@ for i = 1, #ARGV, 3 do
   end
 end
 redis.call('HSET', state, 'spent', int(spent), 'reserved', int(reserved), 'overruns', int(overruns),
-           'overrun', int(overrun), 'cost_errors', int(errors), 'late_settles', int(late))
+           'overrun', int(overrun), 'cost_errors', int(errors), 'late_settles', int(late), 'unknown_settles', int(unknown))
 if saturated then redis.call('HSET', state, 'saturated', '1') end
-return {settled, lates, duplicates}
+return {settled_n, lates, duplicates, unknowns, unmatched}
 )lua");
     return script;
 }
@@ -175,11 +203,12 @@ return renewed
 
 // Reads the totals, after giving back expired leases as a reserve does. Atomic, so that the
 // totals are one consistent snapshot.
-// ARGV: reclaim_per_call, the retention. Returns {1, the totals..., open leases}, or {-1}.
+// ARGV: reclaim_per_call, the retention. Returns {1, the totals..., open leases, unknown
+// settles}, or {-1}.
 inline const Script& budget_stats_script() {
     static const Script script(std::string(budget_lua_prelude) + budget_lua_reclaim + R"lua(
 local v = redis.call('HMGET', state, 'limit', 'spent', 'reserved', 'reservations', 'refusals', 'overruns',
-                     'overrun', 'cost_errors', 'late_settles', 'reclaimed', 'saturated')
+                     'overrun', 'cost_errors', 'late_settles', 'reclaimed', 'saturated', 'unknown_settles')
 if not v[1] then return {-1} end
 local reserved, reclaimed_total = num(v[3]), num(v[10])
 local back, count = reclaim(now_ms(), tonumber(ARGV[1]), tonumber(ARGV[2]))
@@ -190,7 +219,7 @@ if count > 0 then
   if saturated then redis.call('HSET', state, 'saturated', '1') end
 end
 return {1, tonumber(v[1]), num(v[2]), reserved, num(v[4]), num(v[5]), num(v[6]), num(v[7]), num(v[8]),
-        num(v[9]), reclaimed_total, (saturated or num(v[11]) ~= 0) and 1 or 0, redis.call('ZCARD', leases)}
+        num(v[9]), reclaimed_total, (saturated or num(v[11]) ~= 0) and 1 or 0, redis.call('ZCARD', leases), num(v[12])}
 )lua");
     return script;
 }

@@ -31,12 +31,30 @@ inline std::string command_name(const std::vector<std::string_view>& args) {
     return args.empty() ? std::string("(empty command)") : std::string(args.front());
 }
 
+// True when the error reply `text` carries the code word `code` (with its space after it): at its
+// start, as Redis words its own errors and, from Redis 7, a script's ("READONLY You can't write
+// ... script: ..."), or after ": -" inside a script's error as Redis 6 words it ("ERR Error running
+// script ...: @user_script: 4: -READONLY You can't write ...").
+inline bool has_error_code(std::string_view text, std::string_view code) noexcept {
+    if (text.rfind(code, 0) == 0) return true;
+    for (std::size_t at = text.find(": -"); at != std::string_view::npos; at = text.find(": -", at + 1)) {
+        if (text.substr(at + 3).rfind(code, 0) == 0) return true;
+    }
+    return false;
+}
+
 // What kind of error a reply's text is. Redis prefixes its errors with a code word, also inside a
 // script's error ("... @user_script:3: WRONGTYPE Operation against a key ...").
 inline RedisErrorKind classify_reply_error(std::string_view text) noexcept {
-    for (const std::string_view transient : {"LOADING ", "BUSY ", "TRYAGAIN ", "CLUSTERDOWN ", "MASTERDOWN "}) {
-        if (text.rfind(transient, 0) == 0) return RedisErrorKind::not_ready;
+    // The server cannot run the command now, and the command did not run: loading its data,
+    // busy with a script, a cluster or a failover in progress (a demoted primary answers READONLY
+    // until the clients find the new one; MOVED and ASK send them elsewhere), out of memory, or
+    // refusing writes it cannot persist or replicate. Another moment, or another server, serves it.
+    for (const std::string_view transient : {"LOADING ", "BUSY ", "TRYAGAIN ", "CLUSTERDOWN ", "MASTERDOWN ",
+                                             "READONLY ", "MISCONF ", "OOM ", "NOREPLICAS ", "MOVED ", "ASK "}) {
+        if (has_error_code(text, transient)) return RedisErrorKind::not_ready;
     }
+    if (text.rfind("ERR max number of clients reached", 0) == 0) return RedisErrorKind::not_ready;
     if (text.find("WRONGTYPE") != std::string_view::npos) return RedisErrorKind::wrong_type;
     if (text.rfind("NOAUTH", 0) == 0 || text.rfind("WRONGPASS", 0) == 0 || text.rfind("NOPERM", 0) == 0) {
         return RedisErrorKind::auth;
@@ -65,8 +83,12 @@ public:
         if (context_ != nullptr) redisFree(context_);
     }
 
-    // Connects within `timeout`, then authenticates and selects the database. Throws RedisError.
-    static std::unique_ptr<Connection> open(const ServerOptions& options, std::chrono::nanoseconds timeout) {
+    // Connects, authenticates and selects the database, all three by `until` (Client passes the
+    // earlier of the call's deadline and the end of ServerOptions::connect_timeout): each step
+    // gets what the ones before it left, so that a slow AUTH cannot give the SELECT a whole
+    // timeout of its own past the deadline. Throws RedisError.
+    static std::unique_ptr<Connection> open(const ServerOptions& options, std::chrono::steady_clock::time_point until) {
+        const std::chrono::nanoseconds timeout = time_until(options, until, "connecting");
         const timeval tv = to_timeval(timeout);
         redisContext* context = redisConnectWithTimeout(options.host.c_str(), options.port, tv);
         std::unique_ptr<Connection> connection(new Connection(context, options));
@@ -85,9 +107,13 @@ public:
             if (!options.username.empty()) auth.push_back(options.username);
             auth.push_back(options.password);
             ErrorReply refused;
-            connection->call(auth, timeout, &refused);
+            connection->call(auth, time_until(options, until, "AUTH"), &refused);
             if (!refused.text.empty()) {
-                throw RedisError(RedisErrorKind::auth, "cascade::redis: Redis at " + server_address(options) + " refused " +
+                // A server at its limit of clients answers the first command with that, AUTH too.
+                const RedisErrorKind kind = classify_reply_error(refused.text) == RedisErrorKind::not_ready
+                                                ? RedisErrorKind::not_ready
+                                                : RedisErrorKind::auth;
+                throw RedisError(kind, "cascade::redis: Redis at " + server_address(options) + " refused " +
                                                            (options.username.empty() ? std::string("the password")
                                                                                      : "user \"" + options.username + "\"") +
                                                            ": " + refused.text);
@@ -96,7 +122,7 @@ public:
         if (options.database != 0) {
             const std::string db = std::to_string(options.database);
             ErrorReply refused;
-            connection->call({"SELECT", db}, timeout, &refused);
+            connection->call({"SELECT", db}, time_until(options, until, "SELECT"), &refused);
             if (!refused.text.empty()) {
                 throw RedisError(classify_reply_error(refused.text), "cascade::redis: Redis at " + server_address(options) +
                                                                          " cannot select database " + db + ": " + refused.text);
@@ -144,6 +170,20 @@ public:
 
 private:
     Connection(redisContext* context, const ServerOptions& options) noexcept : context_(context), options_(&options) {}
+
+    // The time left until `until` for the next step of open(); throws timed_out when none is.
+    static std::chrono::nanoseconds time_until(const ServerOptions& options, std::chrono::steady_clock::time_point until,
+                                               std::string_view step) {
+        if (until == std::chrono::steady_clock::time_point::max()) return std::chrono::nanoseconds::max();
+        const auto left = until - std::chrono::steady_clock::now();
+        if (left <= std::chrono::steady_clock::duration::zero()) {
+            throw RedisError(RedisErrorKind::timed_out,
+                             "cascade::redis: cannot connect to Redis at " + server_address(options) +
+                                 ": the connect timeout or the call's deadline ran out before " + std::string(step) +
+                                 " could start");
+        }
+        return std::chrono::duration_cast<std::chrono::nanoseconds>(left);
+    }
 
     static timeval to_timeval(std::chrono::nanoseconds timeout) noexcept {
         // A zero timeout means "wait forever" to the socket: never send one.

@@ -11,6 +11,7 @@
 
 #include "../../../core/call_context.hpp"
 #include "../../../core/event.hpp"
+#include "deadline.hpp"
 
 namespace cascade::redis::detail {
 
@@ -44,12 +45,13 @@ inline std::string random_nonce(const void* salt = nullptr) {
 }
 
 // The call's deadline on the steady clock the Client measures with. A cascade may run on a clock
-// of its own (CallContext::now), so the deadline is carried over as the time that is left.
+// of its own (CallContext::now), so the deadline is carried over as the time that is left; a
+// deadline too far off to fit on the steady clock is none.
 inline std::chrono::steady_clock::time_point call_deadline(const CallContext* context) {
     if (context == nullptr) return std::chrono::steady_clock::time_point::max();
     const std::chrono::nanoseconds left = context->remaining();
     if (left == std::chrono::nanoseconds::max()) return std::chrono::steady_clock::time_point::max();
-    return std::chrono::steady_clock::now() + left;
+    return later(std::chrono::steady_clock::now(), left);
 }
 
 // Reports EventKind::shared_state_unavailable, its detail "<what was done>: <error>", to the
