@@ -45,26 +45,30 @@ inline double checked_loss(double x) {
     return x;
 }
 
-class ChangeDetector {
+// The wealth of a grid of bets on a stream of losses, averaged: each bet stakes the fraction
+// monitor_bets[i] of its wealth on the loss's sign (`direction` +1: on a rise above 0, -1: on a
+// fall below it). With `restart`, a bet whose wealth falls below 1 starts again from 1 (the CUSUM
+// form), so that losses from before a change are not held against the evidence after it.
+template <int Direction, bool Restart>
+class BetMixture {
 public:
-    explicit ChangeDetector(double alpha) : alpha_((check_alpha(alpha, "cascade::detail::ChangeDetector"), alpha)) {
-        reset();
-    }
+    explicit BetMixture(double alpha, const char* where) : alpha_((check_alpha(alpha, where), alpha)) { reset(); }
 
     void add(double loss) {
         const double x = checked_loss(loss);
         double sum = 0.0;
         for (std::size_t i = 0; i < monitor_bets.size(); ++i) {
-            log_wealth_[i] = std::max(log_wealth_[i], 0.0) + std::log1p(monitor_bets[i] * x);
+            const double before = Restart ? std::max(log_wealth_[i], 0.0) : log_wealth_[i];
+            log_wealth_[i] = before + std::log1p(Direction * monitor_bets[i] * x);
             sum += std::exp(std::min(log_wealth_[i], 700.0));
         }
         evidence_ = sum / static_cast<double>(monitor_bets.size());
         ++count_;
     }
 
-    /// The mixture's wealth: the e-detector's value (1 at the start).
+    /// The mixture's wealth (1 at the start).
     [[nodiscard]] double evidence() const noexcept { return evidence_; }
-    [[nodiscard]] bool alarmed() const noexcept { return evidence_ >= 1.0 / alpha_; }
+    [[nodiscard]] bool reached() const noexcept { return evidence_ >= 1.0 / alpha_; }
     [[nodiscard]] std::uint64_t count() const noexcept { return count_; }
 
     void reset() noexcept {
@@ -80,38 +84,16 @@ private:
     std::uint64_t count_ = 0;
 };
 
-class RecoveryTest {
+class ChangeDetector : public BetMixture<+1, true> {
 public:
-    explicit RecoveryTest(double alpha) : alpha_((check_alpha(alpha, "cascade::detail::RecoveryTest"), alpha)) {
-        reset();
-    }
+    explicit ChangeDetector(double alpha) : BetMixture(alpha, "cascade::detail::ChangeDetector") {}
+    [[nodiscard]] bool alarmed() const noexcept { return reached(); }
+};
 
-    void add(double loss) {
-        const double x = checked_loss(loss);
-        double sum = 0.0;
-        for (std::size_t i = 0; i < monitor_bets.size(); ++i) {
-            log_wealth_[i] += std::log1p(-monitor_bets[i] * x);
-            sum += std::exp(std::min(log_wealth_[i], 700.0));
-        }
-        evidence_ = sum / static_cast<double>(monitor_bets.size());
-        ++count_;
-    }
-
-    [[nodiscard]] double evidence() const noexcept { return evidence_; }
-    [[nodiscard]] bool passed() const noexcept { return evidence_ >= 1.0 / alpha_; }
-    [[nodiscard]] std::uint64_t count() const noexcept { return count_; }
-
-    void reset() noexcept {
-        log_wealth_.fill(0.0);
-        evidence_ = 1.0;
-        count_ = 0;
-    }
-
-private:
-    double alpha_;
-    std::array<double, monitor_bets.size()> log_wealth_{};
-    double evidence_ = 1.0;
-    std::uint64_t count_ = 0;
+class RecoveryTest : public BetMixture<-1, false> {
+public:
+    explicit RecoveryTest(double alpha) : BetMixture(alpha, "cascade::detail::RecoveryTest") {}
+    [[nodiscard]] bool passed() const noexcept { return reached(); }
 };
 
 }  // namespace cascade::detail

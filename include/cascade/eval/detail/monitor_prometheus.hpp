@@ -10,11 +10,11 @@
 #include <utility>
 #include <vector>
 
-#include "../../detail/number.hpp"
+#include "../../detail/prometheus_format.hpp"
 
 // The few lines of the Prometheus text format (0.0.4) that the quality monitor's metrics need.
 // runtime/prometheus.hpp has the full writer, but eval/ may not include runtime/ (the same
-// layer), so this one spells names, labels and numbers by the same rules.
+// layer); both spell names, labels and numbers with detail/prometheus_format.hpp.
 namespace cascade::detail {
 
 class MonitorMetrics {
@@ -77,39 +77,12 @@ private:
         std::string samples;
     };
 
-    // [a-zA-Z_:][a-zA-Z0-9_:]* (no ':' in a label name): anything else becomes '_'.
-    static std::string name(std::string_view text, bool colon_ok) {
-        std::string out;
-        if (!text.empty() && text.front() >= '0' && text.front() <= '9') out += '_';
-        for (const char c : text) {
-            const bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (colon_ok && c == ':');
-            out += letter || (!out.empty() && c >= '0' && c <= '9') ? c : '_';
-        }
-        return out;
+    static std::string name(std::string_view text, bool colon_ok) { return sanitize_metric_name(text, colon_ok); }
+    static std::string escape(std::string_view v) { return escape_label_value(v); }
+    template <class Number>
+    static std::string number(Number v) {
+        return metric_number(v);
     }
-
-    static std::string escape(std::string_view v) {
-        std::string out;
-        for (const char c : v) {
-            if (c == '\\') {
-                out += "\\\\";
-            } else if (c == '"') {
-                out += "\\\"";
-            } else if (c == '\n') {
-                out += "\\n";
-            } else {
-                out += c;
-            }
-        }
-        return out;
-    }
-
-    static std::string number(double v) {
-        if (std::isnan(v)) return "NaN";
-        if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
-        return format_number(v);
-    }
-    static std::string number(std::uint64_t v) { return std::to_string(v); }
 
     [[nodiscard]] std::string with_tier(const std::string& tier) const {
         return labels_ + (labels_.empty() ? "" : ",") + "tier=\"" + escape(tier) + '"';
