@@ -12,36 +12,11 @@
 #include <cascade/runtime/concurrency_limit.hpp>
 
 #include "catch.hpp"
+#include "slot_holder.hpp"
 
 using namespace std::chrono_literals;
 
-namespace {
-
-// The model of the tests where every slot is taken: a call with 1 takes its slot and keeps it
-// until release(); other calls answer at once.
-class SlotHolder {
-public:
-    auto model() {
-        return [this, released = released_](int x) {
-            if (x == 1) {
-                holding_.set_value();
-                released.wait();
-            }
-            return x;
-        };
-    }
-    // Returns once a call with 1 holds its slot.
-    void wait_until_held() { held_.wait(); }
-    void release() { release_.set_value(); }
-
-private:
-    std::promise<void> release_;
-    std::shared_future<void> released_ = release_.get_future().share();
-    std::promise<void> holding_;
-    std::future<void> held_ = holding_.get_future();
-};
-
-}  // namespace
+using cascade_test::SlotHolder;
 
 TEST_CASE("no more calls than the limit run at once, and every call completes") {
     std::atomic<int> running{0};

@@ -23,6 +23,7 @@
 #include <cascade/integration/redis/shared_concurrency_limit.hpp>
 
 #include "catch.hpp"
+#include "slot_holder.hpp"
 #include "own_redis_server.hpp"
 #include "redis_test_server.hpp"
 
@@ -43,28 +44,7 @@ SharedConcurrencyLimitOptions slots(std::size_t n, std::chrono::milliseconds lea
     return options;
 }
 
-// The model of the tests where every slot is taken: a call with 1 takes its slot and keeps it
-// until release(); other calls answer at once.
-class SlotHolder {
-public:
-    auto model() {
-        return [this, released = released_](int x) {
-            if (x == 1) {
-                holding_.set_value();
-                released.wait();
-            }
-            return x;
-        };
-    }
-    void wait_until_held() { held_.wait(); }
-    void release() { release_.set_value(); }
-
-private:
-    std::promise<void> release_;
-    std::shared_future<void> released_ = release_.get_future().share();
-    std::promise<void> holding_;
-    std::future<void> held_ = holding_.get_future();
-};
+using cascade_test::SlotHolder;
 
 // Counters shared by forked processes: a lock-free atomic works across processes in a
 // MAP_SHARED mapping.
