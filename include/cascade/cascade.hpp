@@ -22,8 +22,11 @@
 #include "core/result.hpp"
 #include "core/router.hpp"
 #include "core/stats.hpp"
+#include "core/stream_output.hpp"
+#include "core/stream_state.hpp"
 #include "core/tier.hpp"
 #include "core/tier_registry.hpp"
+#include "core/token_sink.hpp"
 #include "core/verdict.hpp"
 #include "version.hpp"
 

@@ -13,6 +13,7 @@
 #include "eval/calibrate_router.hpp"
 #include "eval/calibration_file.hpp"
 #include "eval/curve.hpp"
+#include "eval/early_exit_replay.hpp"
 #include "eval/metrics.hpp"
 #include "eval/monitor_replay.hpp"
 #include "eval/outcome_log.hpp"
@@ -23,5 +24,6 @@
 #include "eval/replay.hpp"
 #include "eval/risk_control.hpp"
 #include "eval/shift.hpp"
+#include "eval/token_trace.hpp"
 
 #endif  // CASCADE_EVAL_HPP

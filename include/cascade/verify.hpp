@@ -13,6 +13,12 @@
 // - combinators.hpp:      all_of, any_of, weighted, negate
 // - calibration_map.hpp:  fit_platt, fit_isotonic, CalibrationMap (save / load), calibrated,
 //                         expected_calibration_error
+// - early_exit.hpp:       rules that stop a streamed answer mid-way (see docs/streaming.md):
+//                         stop_when_mean_prob_below, stop_when_min_prob_below,
+//                         stop_when_geometric_mean_prob_below, stop_when_prob_quantile_below,
+//                         stop_when_calibrated_below, stop_on_refusal, stop_on_match,
+//                         stop_after_tokens, stop_after_chars, stop_when_any, stop_when_all,
+//                         after_tokens
 //
 // Each verifier is an ordinary value: pass it as the verifier argument of cascade::tier(...).
 //
@@ -23,6 +29,7 @@
 #include "verify/calibration_map.hpp"
 #include "verify/checks.hpp"
 #include "verify/combinators.hpp"
+#include "verify/early_exit.hpp"
 #include "verify/judge.hpp"
 #include "core/response_traits.hpp"
 #include "verify/self_consistency.hpp"

@@ -97,7 +97,7 @@ std::int64_t nano(double dollars) { return dollars > 0.0 ? std::llround(dollars 
 // What the results say, recomputed independently of the cascade's counters.
 struct TierTotals {
     std::uint64_t calls = 0, accepted = 0, rejected = 0, model_errors = 0, verifier_errors = 0, timeouts = 0,
-                  cost_errors = 0, skipped_deadline = 0, skipped_budget = 0, cancelled = 0;
+                  cost_errors = 0, skipped_deadline = 0, skipped_budget = 0, cancelled = 0, stopped = 0;
     std::int64_t cost_nano = 0;
     std::int64_t latency_ns = 0;
 };
@@ -253,6 +253,7 @@ int main(int argc, char** argv) {
                 case cascade::AttemptStatus::verifier_error: ++tt.verifier_errors; break;
                 case cascade::AttemptStatus::timed_out: ++tt.timeouts; break;
                 case cascade::AttemptStatus::cancelled: ++tt.cancelled; break;
+                case cascade::AttemptStatus::stopped: ++tt.stopped; break;
                 case cascade::AttemptStatus::skipped:
                 case cascade::AttemptStatus::deadline_passed:
                 case cascade::AttemptStatus::over_budget: break;
@@ -288,6 +289,7 @@ int main(int argc, char** argv) {
         expect_equal(ts.verifier_errors, tt.verifier_errors, at + "verifier errors");
         expect_equal(ts.timeouts, tt.timeouts, at + "timeouts");
         expect_equal(ts.cancelled, tt.cancelled, at + "cancelled");
+        expect_equal(ts.stopped_early, tt.stopped, at + "stopped_early");
         expect_equal(ts.skipped_deadline, tt.skipped_deadline, at + "skipped for the deadline");
         expect_equal(ts.skipped_budget, tt.skipped_budget, at + "skipped for the cost cap");
         expect_equal(ts.cost_errors, tt.cost_errors, at + "cost errors");

@@ -13,6 +13,7 @@ int run_curve(const std::vector<std::string>& words);
 int run_split(const std::vector<std::string>& words);
 int run_route(const std::vector<std::string>& words);
 int run_monitor(const std::vector<std::string>& words);
+int run_stream(const std::vector<std::string>& words);
 
 /// The usage text of all commands.
 const char* usage();

@@ -36,6 +36,11 @@ const char* usage() {
            "      [--reference MODEL] [--target 0.95] [--label-rate 0.1] [--window 200] [--alpha 0.001]\n"
            "      [--act] [--seed 1] [--json] [--quiet]: labels a share of the queries answered below the\n"
            "      reference, alarms when a tier falls below the target, and with --act rejects its answers\n"
+           "  stream     early-exit rules on logged token streams, against waiting for the whole answer\n"
+           "      --log LOG.jsonl [--traces TRACES.jsonl] --chain m1,m2[,...] --thresholds t1[,...]\n"
+           "      --rule mean:T:N|min:T:N|quantile:Q:T:N|tokens:N [--rule ...] [--tokens-per-second X]\n"
+           "      [--output-price-ratio r[,...]] [--reference MODEL] [--good-quality 0.5] [--json] [--quiet]:\n"
+           "      a CSV log needs --traces, lines of {\"query_id\", \"model\", \"token_logprobs\": [...]}\n"
            "  split      split a log in two by query id, reproducibly\n"
            "      --log LOG.csv [--fraction 0.5] [--seed 1] --train-out A.csv --test-out B.csv\n"
            "      (a .jsonl output needs ids in UTF-8; .csv keeps any bytes)\n"
@@ -69,6 +74,7 @@ int main(int argc, char** argv) {
         if (command == "route") return run_route(words);
         if (command == "split") return run_split(words);
         if (command == "monitor") return run_monitor(words);
+        if (command == "stream") return run_stream(words);
         throw UsageError("unknown command \"" + command + "\"");
     } catch (const UsageError& e) {
         std::cerr << "cascade-eval: " << e.what() << "\n(run cascade-eval --help for the options)\n";

@@ -11,6 +11,9 @@
 namespace cascade {
 
 struct Event;  // core/event.hpp
+namespace detail {
+class StreamChannel;  // core/detail/stream_channel.hpp
+}
 
 /// Where a cascade reads the time: steady_clock by default; tests substitute a manual clock,
 /// e.g. `[clock] { return clock.now(); }` with a cascade::ManualClock.
@@ -41,6 +44,9 @@ struct CallContext {
     /// cascade's Stats::hook_errors); null otherwise. Use them through report().
     void (*event_sink)(const void* owner, const Event& event) noexcept = nullptr;
     const void* event_owner = nullptr;
+    /// Where a streaming tier's tokens go on to the caller of a streamed query (Cascade::stream);
+    /// null otherwise. Internal to cascade.
+    detail::StreamChannel* stream_channel = nullptr;
 
     /// The time left until the deadline (zero once it has passed; nanoseconds::max() without one).
     [[nodiscard]] std::chrono::nanoseconds remaining() const {

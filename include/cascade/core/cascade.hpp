@@ -25,13 +25,16 @@
 #include "config.hpp"
 #include "../detail/counters.hpp"
 #include "detail/hedge_race.hpp"
+#include "detail/stream_channel.hpp"
 #include "detail/stats_snapshot.hpp"
 #include "../detail/latency_histogram.hpp"
 #include "event.hpp"
 #include "hedge.hpp"
 #include "options.hpp"
+#include "response_traits.hpp"
 #include "result.hpp"
 #include "stats.hpp"
+#include "stream_output.hpp"
 #include "tier.hpp"
 namespace cascade {
 
@@ -110,6 +113,46 @@ public:
         }
     }
 
+    /// Runs `request` as a streamed query: the tokens of its streaming tiers (models that take a
+    /// cascade::TokenSink) reach `on_stream`, a callable `void(const cascade::StreamEvent&)`, as
+    /// `mode` says (see StreamMode). The result is run()'s, with first_token_latency() set.
+    ///
+    ///     auto r = c.stream(question, [](const cascade::StreamEvent& e) {
+    ///         if (e.kind == cascade::StreamEventKind::token) std::cout << e.chunk.text << std::flush;
+    ///     });
+    ///
+    /// An accepted answer from a tier that does not stream reaches `on_stream` whole, as one
+    /// chunk, when cascade::response_traits gives its text; so does a fallback answer's
+    /// (NoPassPolicy). `on_stream` is called by one thread at a time: the query's, or a hedge
+    /// backup's helper thread in pass-through mode. If it throws, it hears nothing more of this
+    /// query, which runs on (its answer is in the result); the throw is counted in
+    /// Stats::hook_errors.
+    template <class Request, class OnStream>
+    auto stream(const Request& request, OnStream&& on_stream, StreamMode mode = StreamMode::buffered) {
+        return stream(request, std::forward<OnStream>(on_stream), mode, options_.limits);
+    }
+
+    /// stream() with limits of its own instead of the cascade's.
+    template <class Request, class OnStream>
+    auto stream(const Request& request, OnStream&& on_stream, StreamMode mode, const Limits& limits) {
+        static_assert(std::is_invocable_v<std::remove_reference_t<OnStream>&, const StreamEvent&>,
+                      "cascade::Cascade::stream: the caller's sink must be callable as "
+                      "void(const cascade::StreamEvent&)");
+        if constexpr (detail::cascade_accepts<Request, Tiers...>()) {
+            using Response = detail::model_response_t<typename detail::first_of<Tiers...>::type::model_type, Request>;
+            if (&limits != &options_.limits) check_limits(limits);
+            using Sink = std::remove_reference_t<OnStream>;
+            detail::StreamChannel channel(
+                &on_stream, [](void* sink, const StreamEvent& e) { (*static_cast<Sink*>(sink))(e); }, mode);
+            Result<Response> result;
+            run_into(result, request, limits, nullptr, &channel);
+            add_skipped(detail::ResultAccess<Response>::trace(result));
+            return result;
+        } else {
+            return Result<detail::RefusedRequest>{};
+        }
+    }
+
     /// A snapshot of the counters (see Stats for its consistency while queries run).
     [[nodiscard]] Stats stats() const {
         Stats s;
@@ -132,7 +175,13 @@ public:
             t.skipped_budget = count(i, f_skipped_budget);
             t.hedges = count(i, f_hedges);
             t.cancelled = count(i, f_cancelled);
-            t.calls = t.accepted + t.rejected + t.model_errors + t.verifier_errors + t.timeouts + t.cancelled;
+            t.stopped_early = count(i, f_stopped);
+            t.streamed = count(i, f_streamed);
+            t.tokens = count(i, f_tokens);
+            t.first_tokens = count(i, f_first_tokens);
+            t.first_token_total = std::chrono::nanoseconds(static_cast<std::int64_t>(count(i, f_first_token_ns)));
+            t.calls = t.accepted + t.rejected + t.model_errors + t.verifier_errors + t.timeouts + t.cancelled +
+                      t.stopped_early;
             const detail::Money tier_money = money(i);
             total = total.plus(tier_money);
             t.cost = tier_money.dollars();
@@ -153,6 +202,13 @@ public:
         s.fallbacks = counters_->total(f_fallbacks);
         s.unanswered = counters_->total(f_unanswered);
         s.hook_errors = counters_->total(f_hook_errors);
+        s.first_tokens = counters_->total(f_first_tokens_query);
+        s.first_token_total =
+            std::chrono::nanoseconds(static_cast<std::int64_t>(counters_->total(f_first_token_ns_query)));
+        const auto first_token = Buckets::read(*counters_, f_first_token_buckets);
+        s.first_token_p50 = first_token.p50;
+        s.first_token_p90 = first_token.p90;
+        s.first_token_p99 = first_token.p99;
         s.queries = s.accepted + s.fallbacks + s.unanswered;
         const auto& last = std::get<tier_count - 1>(tiers_);
         const TierStats& last_stats = s.tiers.back();
@@ -201,6 +257,11 @@ private:
         f_cancelled,
         f_cancelled_answered,  // cancelled calls whose model answered: their cost is a real one
         f_at_price,            // calls that cost the tier's fixed price: counted, not summed (money())
+        f_stopped,             // streams stopped by the early-exit rule
+        f_streamed,            // calls that streamed, the chunks they produced, and their first chunks' times
+        f_tokens,
+        f_first_tokens,
+        f_first_token_ns,
         tier_fields
     };
     static constexpr std::size_t f_fallbacks = tier_count * tier_fields;
@@ -211,7 +272,11 @@ private:
     static constexpr std::size_t f_hedge_overlap_ns = f_fallbacks + 3;
     static constexpr std::size_t f_latency_buckets = f_fallbacks + 4;
     using Buckets = detail::LatencyBuckets;
-    using Counters = detail::StripedCounters<f_latency_buckets + Buckets::count>;
+    // Streamed queries: the caller's first token, counted, summed and in buckets.
+    static constexpr std::size_t f_first_tokens_query = f_latency_buckets + Buckets::count;
+    static constexpr std::size_t f_first_token_ns_query = f_first_tokens_query + 1;
+    static constexpr std::size_t f_first_token_buckets = f_first_tokens_query + 2;
+    using Counters = detail::StripedCounters<f_first_token_buckets + Buckets::count>;
     using TimePoint = std::chrono::steady_clock::time_point;
     template <std::size_t I>
     using tier_t = std::tuple_element_t<I, std::tuple<Tiers...>>;
@@ -279,6 +344,7 @@ private:
         bool done = false;     // a tier's answer was accepted
         std::optional<std::size_t> last_called;
         std::size_t ran_as_backup = 0;  // a tier already called as a hedge's backup (0: none)
+        detail::StreamChannel* channel = nullptr;  // the caller's side of a streamed query
     };
 
     // What the helper thread of a hedge race hands back.
@@ -326,12 +392,15 @@ private:
     // not null, is the query's start already read on this cascade's clock (a router's end of
     // scoring), so that one clock read serves both.
     template <class Response, class Request>
-    void run_into(Result<Response>& result, const Request& request, const Limits& limits, const TimePoint* started) {
+    void run_into(Result<Response>& result, const Request& request, const Limits& limits, const TimePoint* started,
+                  detail::StreamChannel* channel = nullptr) {
         using Access = detail::ResultAccess<Response>;
         Held<Response> held;
         Progress progress;
-        progress.timed = options_.measure_latency || has_time_limits_ || limits.timeout.has_value();
+        progress.channel = channel;
+        progress.timed = options_.measure_latency || has_time_limits_ || limits.timeout.has_value() || channel;
         if (progress.timed) progress.start = started != nullptr ? *started : now();
+        if (channel != nullptr) channel->start_at(custom_clock_ ? &options_.now : nullptr, progress.start);
         progress.last = progress.start;
         progress.deadline = limits.timeout ? saturating_add(progress.start, *limits.timeout) : TimePoint::max();
         progress.max_cost = limits.max_cost;
@@ -340,6 +409,16 @@ private:
         Access::set_latency(result, progress.last - progress.start);
         if (!progress.done) settle_without_pass(result, held, progress);
         if (progress.stripe) progress.stripe->add(f_latency_buckets + Buckets::index(result.latency()), 1);
+        if (channel != nullptr) {
+            if (channel->sink_failed()) counters_->add(f_hook_errors, 1);
+            const auto first_token = channel->first_token();
+            Access::set_first_token(result, first_token);
+            if (first_token && progress.stripe) {
+                progress.stripe->add(f_first_tokens_query, 1);
+                progress.stripe->add(f_first_token_ns_query, static_cast<std::uint64_t>(first_token->count()));
+                progress.stripe->add(f_first_token_buckets + Buckets::index(*first_token), 1);
+            }
+        }
         if (options_.on_event) {
             Event e = detail::tier_event(EventKind::query_finished, result.tier(), result.tier_index().value_or(0));
             e.resolution = result.resolution();
@@ -395,6 +474,7 @@ private:
         }
         CallContext context{a.tier, I, progress.deadline, &options_.now};
         connect_events(context);
+        context.stream_channel = progress.channel;
         if (const auto limit = t.time_limit()) {
             context.deadline = std::min(context.deadline, saturating_add(progress.last, *limit));
         }
@@ -432,6 +512,7 @@ private:
         Access::add_cost(result, a.cost);
         if (progress.stripe) record(*progress.stripe, I, a, cost_failed);
         if (options_.on_event) emit(detail::tier_event(EventKind::tier_finished, a.tier, I, &a));
+        if (progress.channel) settle_stream(progress, I, a.status == AttemptStatus::accepted, answer);
 
         if (a.status == AttemptStatus::accepted) {
             Access::settle(result, std::move(answer), I, Resolution::accepted);
@@ -474,8 +555,8 @@ private:
         const TimePoint hedge_at = saturating_add(std::chrono::steady_clock::now(), t.hedge_after());
         try {
             helper.start([this, &request, &race, &backup, hedge_at, deadline = progress.deadline,
-                          timed = progress.timed] {
-                run_backup<B, Response>(request, race, backup, hedge_at, deadline, timed);
+                          timed = progress.timed, channel = progress.channel] {
+                run_backup<B, Response>(request, race, backup, hedge_at, deadline, timed, channel);
             });
         } catch (const std::system_error& e) {
             no_hedge = "no hedge to " + names_[B] + ": could not start a thread (" + e.what() + ")";
@@ -518,6 +599,15 @@ private:
             }
         }
 
+        if (progress.channel) {
+            // The losers first, so that the winner's tokens follow the discard of theirs.
+            const bool primary_won = a.status == AttemptStatus::accepted;
+            const bool backup_won = b != nullptr && b->status == AttemptStatus::accepted;
+            if (!primary_won) settle_stream(progress, I, false, answer);
+            if (b != nullptr && !backup_won) settle_stream(progress, B, false, backup.answer);
+            if (primary_won) settle_stream(progress, I, true, answer);
+            if (backup_won) settle_stream(progress, B, true, backup.answer);
+        }
         if (a.status == AttemptStatus::accepted) {
             Access::settle(result, std::move(answer), I, Resolution::accepted);
             progress.done = true;
@@ -536,7 +626,7 @@ private:
     // then, unless the query's deadline has passed, calls tier B as tier I's backup.
     template <std::size_t B, class Response, class Request>
     void run_backup(const Request& request, detail::HedgeRace& race, Backup<Response>& backup, TimePoint hedge_at,
-                    TimePoint deadline, bool timed) noexcept {
+                    TimePoint deadline, bool timed, detail::StreamChannel* channel) noexcept {
         using Side = detail::HedgeRace::Side;
         try {
             const bool start = race.wait_to_start(
@@ -551,6 +641,7 @@ private:
             const TimePoint begin = timed ? now() : TimePoint{};
             CallContext context{b.tier, B, deadline, &options_.now, race.cancel_flag(Side::backup)};
             connect_events(context);
+            context.stream_channel = channel;
             const auto limit = t.time_limit();
             if (limit) context.deadline = std::min(context.deadline, saturating_add(begin, *limit));
 
@@ -681,6 +772,7 @@ private:
     template <class Response>
     void settle_without_pass(Result<Response>& result, Held<Response>& held, const Progress& progress) {
         const bool answered = held.answer.has_value();
+        if (answered && progress.channel) settle_stream(progress, held.tier, true, held.answer);
         if (answered) {
             detail::ResultAccess<Response>::settle(result, std::move(held.answer), held.tier, Resolution::fallback);
         }
@@ -698,6 +790,7 @@ private:
             case AttemptStatus::verifier_error: status_field = f_verifier_errors; break;
             case AttemptStatus::timed_out: status_field = f_timeouts; break;
             case AttemptStatus::cancelled: status_field = f_cancelled; break;
+            case AttemptStatus::stopped: status_field = f_stopped; break;
             case AttemptStatus::skipped:
             case AttemptStatus::deadline_passed:
             case AttemptStatus::over_budget: return;
@@ -714,6 +807,43 @@ private:
             counters.add(base + f_at_price, 1);
         }
         if (a.latency.count() != 0) counters.add(base + f_latency_ns, static_cast<std::uint64_t>(a.latency.count()));
+        if (a.stream.streamed) record_stream(counters, base, a.stream);
+    }
+
+    static void record_stream(typename Counters::Stripe& counters, std::size_t base, const StreamRecord& stream) noexcept {
+        counters.add(base + f_streamed, 1);
+        if (stream.tokens != 0) counters.add(base + f_tokens, static_cast<std::uint64_t>(stream.tokens));
+        if (stream.first_token) {
+            counters.add(base + f_first_tokens, 1);
+            counters.add(base + f_first_token_ns, static_cast<std::uint64_t>(std::max<std::int64_t>(0, stream.first_token->count())));
+        }
+    }
+
+    // Tells a streamed query's caller that tier `tier` answered (accepted, or the fallback) or
+    // not, with the answer's text for a tier that did not stream it; reports a take-back to the
+    // query's hook.
+    template <class Response>
+    void settle_stream(const Progress& progress, std::size_t tier, bool answered,
+                       const std::optional<Response>& answer) const {
+        const auto owner = progress.channel->owner();
+        const std::string_view owner_name = owner ? std::string_view(names_[*owner]) : std::string_view{};
+        std::optional<detail::StreamChannel::Discarded> taken_back;
+        if constexpr (has_response_text_v<Response>) {
+            if (answered && answer) {
+                const auto& text = response_traits<Response>::text(*answer);
+                taken_back = progress.channel->settle(tier, names_[tier], true, std::string_view(text), owner_name);
+            } else {
+                taken_back = progress.channel->settle(tier, names_[tier], answered, {}, owner_name);
+            }
+        } else {
+            taken_back = progress.channel->settle(tier, names_[tier], answered, {}, owner_name);
+        }
+        if (taken_back && options_.on_event) {
+            Event e = detail::tier_event(EventKind::stream_discarded, names_[taken_back->tier], taken_back->tier);
+            const std::string count = std::to_string(taken_back->tokens) + " tokens";
+            e.detail = count;
+            emit(e);
+        }
     }
 
     // Adds a call's cost (at most max_dollars, see detail::attempt) to a tier's counters; a total

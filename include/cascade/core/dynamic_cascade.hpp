@@ -90,6 +90,18 @@ public:
         return std::visit([&](auto& c) { return c.run(request, limits); }, cascade_);
     }
 
+    /// Runs `request` as a streamed query, as Cascade::stream does.
+    template <class OnStream>
+    Result<Response> stream(const Request& request, OnStream&& on_stream, StreamMode mode = StreamMode::buffered) {
+        return std::visit([&](auto& c) { return c.stream(request, on_stream, mode); }, cascade_);
+    }
+
+    /// stream() with limits of its own, as Cascade::stream(request, on_stream, mode, limits).
+    template <class OnStream>
+    Result<Response> stream(const Request& request, OnStream&& on_stream, StreamMode mode, const Limits& limits) {
+        return std::visit([&](auto& c) { return c.stream(request, on_stream, mode, limits); }, cascade_);
+    }
+
     /// A snapshot of the counters, as Cascade::stats().
     [[nodiscard]] Stats stats() const {
         return std::visit([](const auto& c) { return c.stats(); }, cascade_);

@@ -30,6 +30,9 @@ enum class EventKind {
     /// a shared limit's store (Redis) could not be reached in time: `detail` says whether the call
     /// was refused (fail closed) or checked by the component's local twin instead
     shared_state_unavailable,
+    /// a streamed query's caller was told to take back the tokens it was shown of the tier at
+    /// `tier_index` (StreamEventKind::discard, pass-through mode): `detail` says how many
+    stream_discarded,
 };
 
 constexpr std::string_view to_string(EventKind k) noexcept {
@@ -46,6 +49,7 @@ constexpr std::string_view to_string(EventKind k) noexcept {
         case EventKind::budget_refused: return "budget_refused";
         case EventKind::concurrency_limited: return "concurrency_limited";
         case EventKind::shared_state_unavailable: return "shared_state_unavailable";
+        case EventKind::stream_discarded: return "stream_discarded";
     }
     return "unknown";
 }

@@ -33,6 +33,10 @@ enum class AttemptStatus {
     /// Its answer (if any) is dropped, its cost counts; `note` says what it did ("lost the race
     /// to big: rejected"), `error` and `exception` keep what it threw. Not an error.
     cancelled,
+    /// called, but its stream was stopped mid-answer by the tier's early-exit rule
+    /// (Tier::with_early_exit): the partial answer is dropped, the query escalates, and the
+    /// tokens it produced are charged. `note` says why, `stream` where: token index and time.
+    stopped,
 };
 
 /// How a query's answer was settled.
@@ -53,6 +57,7 @@ constexpr std::string_view to_string(AttemptStatus s) noexcept {
         case AttemptStatus::deadline_passed: return "not called: deadline passed";
         case AttemptStatus::over_budget: return "not called: over budget";
         case AttemptStatus::cancelled: return "cancelled";
+        case AttemptStatus::stopped: return "stopped early";
     }
     return "unknown";
 }
@@ -65,6 +70,19 @@ constexpr std::string_view to_string(Resolution r) noexcept {
     }
     return "unknown";
 }
+
+/// What a streamed call produced (Attempt::stream); zeros and empties for a call that did not
+/// stream. Times are from the start of the tier's call.
+struct StreamRecord {
+    bool streamed = false;  ///< the tier's model streams and was called with a sink
+    std::size_t tokens = 0;  ///< chunks it handed on up to its end or its stop
+    std::optional<std::chrono::nanoseconds> first_token;  ///< when its first chunk came; empty without one
+    /// Where a stop cut the stream, and when: the 0-based index of the chunk that made the
+    /// early-exit rule fire (counted in `tokens`, never shown to the caller), or, for a stall or
+    /// the deadline, of the chunk that did not come in time. Empty when the stream ran to its end.
+    std::optional<std::size_t> stopped_at_token;
+    std::chrono::nanoseconds stopped_after{0};
+};
 
 /// One tier's entry in a result's trace.
 ///
@@ -82,6 +100,7 @@ struct Attempt {
     std::string error;                     ///< why the model or the verifier failed
     std::string note;                      ///< a verifier's note, a cost function's failure, a hedge's fate
     std::exception_ptr exception;          ///< what the model or the verifier threw, if anything
+    StreamRecord stream;                   ///< for a streaming tier: tokens, first token, where it stopped
 
     [[nodiscard]] bool called() const noexcept {
         return status != AttemptStatus::skipped && status != AttemptStatus::deadline_passed &&
@@ -100,6 +119,11 @@ struct Attempt {
                               status == AttemptStatus::accepted ? ">=" : "<", threshold);
                 out += buf;
             }
+        }
+        if (stream.stopped_at_token) {
+            std::snprintf(buf, sizeof buf, " at token %zu after %.3f ms", *stream.stopped_at_token,
+                          std::chrono::duration<double, std::milli>(stream.stopped_after).count());
+            out += buf;
         }
         if (!error.empty()) out += " (" + error + ")";
         if (called()) {
@@ -195,6 +219,11 @@ public:
     [[nodiscard]] double cost() const noexcept { return cost_; }
     /// Wall time of the whole query.
     [[nodiscard]] std::chrono::nanoseconds latency() const noexcept { return latency_; }
+    /// For a streamed query (Cascade::stream): when the caller got its first token, from the
+    /// query's start; empty when no token reached it, and for a query that was not streamed.
+    [[nodiscard]] std::optional<std::chrono::nanoseconds> first_token_latency() const noexcept {
+        return first_token_;
+    }
     /// How many tiers past the first were called.
     [[nodiscard]] std::size_t escalations() const noexcept {
         std::size_t called = 0;
@@ -227,6 +256,7 @@ private:
     Resolution resolution_ = Resolution::unanswered;
     double cost_ = 0.0;
     std::chrono::nanoseconds latency_{0};
+    std::optional<std::chrono::nanoseconds> first_token_;
     Trace trace_;
 };
 
@@ -237,6 +267,9 @@ struct ResultAccess {
     static Trace& trace(Result<Response>& r) noexcept { return r.trace_; }
     static void add_cost(Result<Response>& r, double dollars) noexcept { r.cost_ += dollars; }
     static void set_latency(Result<Response>& r, std::chrono::nanoseconds t) noexcept { r.latency_ = t; }
+    static void set_first_token(Result<Response>& r, std::optional<std::chrono::nanoseconds> t) noexcept {
+        r.first_token_ = t;
+    }
     static void settle(Result<Response>& r, std::optional<Response>&& answer, std::size_t tier,
                        Resolution how) {
         r.answer_ = std::move(answer);

@@ -20,11 +20,13 @@
 #include "detail/callable_traits.hpp"
 #include "detail/exception_text.hpp"
 #include "detail/stats_snapshot.hpp"
+#include "detail/stream_channel.hpp"
 #include "../detail/counters.hpp"
 #include "../detail/latency_histogram.hpp"
 #include "cascade.hpp"
 #include "result.hpp"
 #include "stats.hpp"
+#include "stream_output.hpp"
 #include "tier.hpp"
 
 namespace cascade {
@@ -159,6 +161,18 @@ public:
         return run_checked(request, &limits);
     }
 
+    /// Scores `request` and runs it on its route as a streamed query: see Cascade::stream.
+    template <class Request, class OnStream>
+    auto stream(const Request& request, OnStream&& on_stream, StreamMode mode = StreamMode::buffered) {
+        return stream_checked(request, on_stream, mode, nullptr);
+    }
+
+    /// stream() with `limits` instead of the route's own.
+    template <class Request, class OnStream>
+    auto stream(const Request& request, OnStream&& on_stream, StreamMode mode, const Limits& limits) {
+        return stream_checked(request, on_stream, mode, &limits);
+    }
+
     /// The route a score leads to.
     [[nodiscard]] std::size_t route_for(double score) const noexcept {
         std::size_t route = 0;
@@ -230,13 +244,23 @@ private:
     using Counters = detail::StripedCounters<f_latency_buckets + Buckets::count>;
     using Clock = std::chrono::steady_clock;
 
+    template <class Request, class OnStream>
+    auto stream_checked(const Request& request, OnStream& on_stream, StreamMode mode, const Limits* limits) {
+        static_assert(std::is_invocable_v<OnStream&, const StreamEvent&>,
+                      "cascade::Router::stream: the caller's sink must be callable as "
+                      "void(const cascade::StreamEvent&)");
+        detail::StreamChannel channel(
+            &on_stream, [](void* sink, const StreamEvent& e) { (*static_cast<OnStream*>(sink))(e); }, mode);
+        return run_checked(request, limits, &channel);
+    }
+
     template <class Request>
-    auto run_checked(const Request& request, const Limits* limits) {
+    auto run_checked(const Request& request, const Limits* limits, detail::StreamChannel* channel = nullptr) {
         if constexpr (detail::router_accepts<Request, Scorer, detail::route_target_t<Targets>...>()) {
             if constexpr (detail::routes_agree<Request, detail::route_target_t<Targets>...>()) {
                 using Response = detail::route_response_t<
                     std::tuple_element_t<0, std::tuple<detail::route_target_t<Targets>...>>, Request>;
-                return run_routed<Response>(request, limits);
+                return run_routed<Response>(request, limits, channel);
             } else {
                 return Result<detail::RefusedRequest>{};
             }
@@ -293,7 +317,7 @@ private:
     // Three clock reads a query: before scoring, after it (which is also the route's start
     // when the route's cascade reads the same clock) and at the route's end.
     template <class Response, class Request>
-    Routed<Response> run_routed(const Request& request, const Limits* limits) {
+    Routed<Response> run_routed(const Request& request, const Limits* limits, detail::StreamChannel* channel) {
         const auto start = Clock::now();
         Routed<Response> routed;
         try {
@@ -310,7 +334,7 @@ private:
         routed.route_ = route;
         const auto scored = Clock::now();
         routed.scorer_latency_ = scored - start;
-        run_route<Response>(route, request, limits, routed, scored);
+        run_route<Response>(route, request, limits, routed, scored, channel);
 
         const Result<Response>& result = routed;
         auto& counters = counters_->this_thread();
@@ -332,14 +356,14 @@ private:
     // Runs the query on its route, into `result`: the routes are tried by index at compile time.
     template <class Response, std::size_t I = 0, class Request>
     void run_route(std::size_t route, const Request& request, const Limits* limits, Result<Response>& result,
-                   Clock::time_point scored) {
+                   Clock::time_point scored, detail::StreamChannel* channel) {
         if constexpr (I + 1 < route_count) {
-            if (route != I) return run_route<Response, I + 1>(route, request, limits, result, scored);
+            if (route != I) return run_route<Response, I + 1>(route, request, limits, result, scored, channel);
         }
         auto& target = std::get<I>(routes_);
         if (limits != nullptr) target.check_limits(*limits);
         target.run_into(result, request, limits != nullptr ? *limits : target.options().limits,
-                        target.custom_clock_ ? nullptr : &scored);
+                        target.custom_clock_ ? nullptr : &scored, channel);
     }
 
     // The route's trace entries for the tiers it did not call, left by run_route() until the

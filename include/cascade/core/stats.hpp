@@ -26,11 +26,23 @@ struct TierStats {
     std::uint64_t skipped_budget = 0;   ///< not called: over the query's cost cap
     std::uint64_t hedges = 0;           ///< calls started as the backup of a hedged tier before it
     std::uint64_t cancelled = 0;        ///< calls that lost a hedge race (AttemptStatus::cancelled)
+    std::uint64_t stopped_early = 0;    ///< streams its early-exit rule stopped (AttemptStatus::stopped)
+    std::uint64_t streamed = 0;         ///< calls that streamed (the model takes a TokenSink)
+    std::uint64_t tokens = 0;           ///< chunks those calls produced
+    /// Streamed calls that produced a first chunk, and the time to it summed over them, from the
+    /// start of each call: see mean_first_token().
+    std::uint64_t first_tokens = 0;
+    std::chrono::nanoseconds first_token_total{0};
     double cost = 0.0;                  ///< dollars, including what verifiers spent
     bool cost_saturated = false;        ///< `cost` reached the most its counter holds and stopped there
     /// summed over calls; a hedged tier's call and its backup's overlap, so per-tier latencies
     /// may add up to more than Stats::latency
     std::chrono::nanoseconds latency{0};
+
+    /// The mean time from a streamed call's start to its first chunk; zero without one.
+    [[nodiscard]] std::chrono::nanoseconds mean_first_token() const {
+        return first_tokens ? first_token_total / static_cast<std::int64_t>(first_tokens) : std::chrono::nanoseconds{0};
+    }
 };
 
 /// A snapshot of a Cascade's counters. Exact once the threads running the cascade have finished;
@@ -66,6 +78,11 @@ struct Stats {
     std::chrono::nanoseconds latency{0};
     /// Percentiles of a query's latency, to within 12.5% (log-linear buckets).
     std::chrono::nanoseconds latency_p50{0}, latency_p90{0}, latency_p99{0};
+    /// Streamed queries (Cascade::stream) whose caller got a first token, the time to it summed
+    /// over them from each query's start, and its percentiles (to within 12.5%).
+    std::uint64_t first_tokens = 0;
+    std::chrono::nanoseconds first_token_total{0};
+    std::chrono::nanoseconds first_token_p50{0}, first_token_p90{0}, first_token_p99{0};
     std::vector<TierStats> tiers;
 
     /// The fraction of the baseline cost saved, in [0, 1] when cheaper (negative when dearer).

@@ -16,7 +16,9 @@
 #include "cost.hpp"
 #include "detail/callable_traits.hpp"
 #include "detail/exception_text.hpp"
+#include "detail/stream_session.hpp"
 #include "result.hpp"
+#include "stream_state.hpp"
 #include "verdict.hpp"
 
 namespace cascade {
@@ -94,6 +96,42 @@ public:
         return std::move(*this);
     }
 
+    /// For a model that streams (takes a cascade::TokenSink): a rule that watches the running
+    /// stream and may stop it mid-answer, so that the query escalates without waiting for the
+    /// rest. `rule` is any callable `std::optional<std::string>(const cascade::StreamState&)`,
+    /// called after every chunk, from many queries at once; a string stops the stream and is
+    /// the reason the trace gives (see cascade::verify::stop_when_mean_prob_below and the other
+    /// ready-made rules). The attempt is then AttemptStatus::stopped. A rule that throws is
+    /// noted in the trace and not asked again for that call. Never consulted for a model that
+    /// does not stream.
+    ///
+    ///     auto mini = cascade::tier("mini", stream_mini, conf, 0.8)
+    ///                     .with_early_exit(cascade::verify::stop_when_mean_prob_below(0.6, 8));
+    template <class Rule>
+    Tier&& with_early_exit(Rule rule) && {
+        static_assert(std::is_invocable_r_v<std::optional<std::string>, const Rule&, const StreamState&>,
+                      "cascade::Tier::with_early_exit: the rule must be callable as "
+                      "std::optional<std::string>(const cascade::StreamState&) on a const object");
+        stream_.early_exit = std::move(rule);
+        return std::move(*this);
+    }
+
+    /// For a model that streams: the longest wait allowed between two chunks. A stream that
+    /// stalls longer is stopped and counts as timed out (AttemptStatus::timed_out), never as an
+    /// answer. The wait for the first chunk is bounded by with_time_limit instead. A model sees
+    /// a stall when its next chunk comes or when it polls TokenSink::stop_requested(). Throws
+    /// std::invalid_argument unless `limit` > 0.
+    Tier&& with_stall_limit(std::chrono::nanoseconds limit) && {
+        if (limit <= std::chrono::nanoseconds::zero()) {
+            throw std::invalid_argument("cascade::Tier(\"" + name_ + "\")::with_stall_limit: the limit must be > 0, got " +
+                                        std::to_string(limit.count()) + " ns");
+        }
+        stream_.stall_limit = limit;
+        return std::move(*this);
+    }
+
+    [[nodiscard]] const detail::StreamSettings& stream_settings() const noexcept { return stream_; }
+
     [[nodiscard]] std::optional<std::chrono::nanoseconds> time_limit() const noexcept { return time_limit_; }
     /// The expected cost of a call: the estimate given, else the fixed price; empty if neither.
     [[nodiscard]] std::optional<double> cost_estimate() const noexcept {
@@ -112,6 +150,7 @@ private:
     double threshold_;
     std::optional<std::chrono::nanoseconds> time_limit_;
     std::optional<double> cost_estimate_;
+    detail::StreamSettings stream_;
 };
 
 /// A tier without verifier, free of charge: it accepts whatever its model answers.
@@ -239,25 +278,12 @@ struct AttemptOutcome {
     bool cost_failed = false;        // the cost function failed, or the cost was above max_dollars
 };
 
-// Calls one tier's model, verifier and cost function for one request and records what happened
-// in `attempt`. Declared inline, and its failure paths kept out of line, so that the compiler
-// inlines it into the cascade: it runs for every tier called, and the call alone cost a query
-// about thirty instructions.
-template <class Response, class TierT, class Request>
-inline AttemptOutcome<Response> call_tier(TierT& tier, const Request& request, const CallContext& context,
-                                          Attempt& attempt) {
-    AttemptOutcome<Response> outcome;
-    std::optional<Response>& answer = outcome.answer;
-    try {
-        if constexpr (std::is_invocable_v<typename TierT::model_type&, const Request&, const CallContext&>) {
-            answer.emplace(tier.model()(request, context));
-        } else {
-            answer.emplace(tier.model()(request));
-        }
-    } catch (...) {
-        record_thrown(attempt, AttemptStatus::model_error, "model threw: ");
-        return outcome;
-    }
+
+// Runs the tier's verifier on an answer: accepted or rejected, or a verifier error.
+template <class TierT, class Request, class Response>
+inline void judge(TierT& tier, const Request& request, const Response& answer_value, Attempt& attempt,
+                  AttemptOutcome<Response>& outcome) {
+    const Response* answer = &answer_value;
 
     using V = typename TierT::verifier_type;
     if constexpr (std::is_same_v<V, NoVerifier>) {
@@ -302,7 +328,13 @@ inline AttemptOutcome<Response> call_tier(TierT& tier, const Request& request, c
             record_thrown(attempt, AttemptStatus::verifier_error, "verifier threw: ");
         }
     }
+}
 
+// Charges a call that gave `answer_value`: the tier's price or its cost function.
+template <class TierT, class Request, class Response>
+inline void charge(TierT& tier, const Request& request, const Response& answer_value, Attempt& attempt,
+                   AttemptOutcome<Response>& outcome) {
+    const Response* answer = &answer_value;
     using C = typename TierT::cost_type;
     if constexpr (std::is_same_v<C, FixedCost>) {
         attempt.cost += tier.cost().dollars;
@@ -330,7 +362,88 @@ inline AttemptOutcome<Response> call_tier(TierT& tier, const Request& request, c
         outcome.cost_failed = true;
         record_cost_over_max(attempt);
     }
+}
+
+
+// A streaming tier's call: the model writes to a sink of a StreamSession, which may stop it.
+// A stream stopped by its rule, stalled or past its deadline is never taken as an answer, but
+// what it produced is charged: the cost function on what the model returned after the stop,
+// else (it threw) the tier's estimate, noted.
+template <class Response, class TierT, class Request>
+AttemptOutcome<Response> call_streaming_tier(TierT& tier, const Request& request, const CallContext& context,
+                                             Attempt& attempt) {
+    AttemptOutcome<Response> outcome;
+    std::optional<Response>& answer = outcome.answer;
+    StreamSession session(tier.stream_settings(), context);
+    TokenSink sink = session.sink();
+    try {
+        if constexpr (model_streams_with_context_v<typename TierT::model_type, Request>) {
+            answer.emplace(tier.model()(request, sink, context));
+        } else {
+            answer.emplace(tier.model()(request, sink));
+        }
+    } catch (...) {
+        record_thrown(attempt, AttemptStatus::model_error, "model threw: ");
+    }
+    session.record(attempt);
+    if (!session.rule_failure().empty()) attempt.note = session.rule_failure();
+    using Stop = StreamSession::Stop;
+    const Stop stop = session.stop();
+    if (stop == Stop::none && answer) {
+        judge(tier, request, *answer, attempt, outcome);
+        charge(tier, request, *answer, attempt, outcome);
+        return outcome;
+    }
+    // Stopped, or failed: the call produced tokens but gave no answer to take.
+    if (stop == Stop::rule) {
+        attempt.status = AttemptStatus::stopped;
+        attempt.note = attempt.note.empty() ? session.reason() : session.reason() + "; " + attempt.note;
+    } else if (stop == Stop::stalled || stop == Stop::deadline) {
+        attempt.status = AttemptStatus::timed_out;
+        attempt.error = attempt.error.empty() ? session.reason() : session.reason() + "; " + attempt.error;
+    } else if (stop == Stop::cancelled) {
+        attempt.status = AttemptStatus::model_error;
+        attempt.error = attempt.error.empty() ? session.reason() : session.reason() + "; " + attempt.error;
+    }
+    if (answer) {
+        charge(tier, request, *answer, attempt, outcome);
+        answer.reset();
+    } else if (attempt.stream.tokens > 0) {
+        outcome.cost_failed = true;
+        charge_failed_cost(attempt, tier.cost_estimate(),
+                           "the stream ended with an exception after " + std::to_string(attempt.stream.tokens) +
+                               " tokens, so its cost is unknown");
+    }
     return outcome;
+}
+// Calls one tier's model, verifier and cost function for one request and records what happened
+// in `attempt`. Declared inline, and its failure paths kept out of line, so that the compiler
+// inlines it into the cascade: it runs for every tier called, and the call alone cost a query
+// about thirty instructions.
+template <class Response, class TierT, class Request>
+inline AttemptOutcome<Response> call_tier(TierT& tier, const Request& request, const CallContext& context,
+                                          Attempt& attempt) {
+    AttemptOutcome<Response> outcome;
+    std::optional<Response>& answer = outcome.answer;
+    using Model = typename TierT::model_type;
+    if constexpr (model_streams_v<Model, Request> && !model_takes_context_v<Model, Request> &&
+                  !std::is_invocable_v<Model&, const Request&>) {
+        return call_streaming_tier<Response>(tier, request, context, attempt);
+    } else {
+        try {
+            if constexpr (model_takes_context_v<Model, Request>) {
+                answer.emplace(tier.model()(request, context));
+            } else {
+                answer.emplace(tier.model()(request));
+            }
+        } catch (...) {
+            record_thrown(attempt, AttemptStatus::model_error, "model threw: ");
+            return outcome;
+        }
+        judge(tier, request, *answer, attempt, outcome);
+        charge(tier, request, *answer, attempt, outcome);
+        return outcome;
+    }
 }
 
 // A tier type whose calls go through one indirect call of its own says so with a member type

@@ -67,15 +67,27 @@ struct LatencyBuckets {
         return middle(count - 1);
     }
 
-    // Fills a stats snapshot's percentiles from the buckets kept at `first` in `counters`.
-    template <class Counters, class Snapshot>
-    static void read_percentiles(const Counters& counters, std::size_t first, Snapshot& s) {
+    struct Percentiles {
+        std::chrono::nanoseconds p50{0}, p90{0}, p99{0};
+    };
+
+    // The percentiles of the buckets kept at `first` in `counters`.
+    template <class Counters>
+    static Percentiles read(const Counters& counters, std::size_t first) {
         std::array<std::uint64_t, count> buckets{};
         std::uint64_t total = 0;  // from the same reads, so the ranks are consistent
         for (std::size_t i = 0; i < count; ++i) total += buckets[i] = counters.total(first + i);
-        s.latency_p50 = quantile(0.50, buckets, total);
-        s.latency_p90 = quantile(0.90, buckets, total);
-        s.latency_p99 = quantile(0.99, buckets, total);
+        return Percentiles{quantile(0.50, buckets, total), quantile(0.90, buckets, total),
+                           quantile(0.99, buckets, total)};
+    }
+
+    // Fills a stats snapshot's latency percentiles from the buckets kept at `first` in `counters`.
+    template <class Counters, class Snapshot>
+    static void read_percentiles(const Counters& counters, std::size_t first, Snapshot& s) {
+        const Percentiles p = read(counters, first);
+        s.latency_p50 = p.p50;
+        s.latency_p90 = p.p90;
+        s.latency_p99 = p.p99;
     }
 };
 

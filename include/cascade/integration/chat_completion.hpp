@@ -4,9 +4,10 @@
 
 // An optional adapter for OpenAI-compatible `/v1/chat/completions` endpoints (the protocol that
 // OpenAI, vLLM, llama.cpp's server and Ollama serve). Not included by cascade.hpp: it holds no
-// HTTP or JSON code, only the shapes and rules that every client of the protocol needs, so that
-// a client written with any HTTP and JSON library fills a plain struct and gets the ready-made
-// verifiers, token pricing and retry-aware errors.
+// HTTP code and needs no JSON library, only the shapes and rules that every client of the protocol
+// needs, so that a client written with any HTTP and JSON library fills a plain struct and gets the
+// ready-made verifiers, token pricing and retry-aware errors. A streamed reply it reads itself
+// (chat_stream.hpp, on cascade's own JSON reader).
 
 #include <algorithm>
 #include <cctype>
@@ -243,5 +244,8 @@ inline std::optional<std::chrono::nanoseconds> parse_retry_after(
 }
 
 }  // namespace cascade
+
+// Streamed replies (`"stream": true`), read with the types above: cascade::ChatStreamParser.
+#include "chat_stream.hpp"
 
 #endif  // CASCADE_INTEGRATION_CHAT_COMPLETION_HPP

@@ -283,10 +283,10 @@ private:
     friend class detail::ModelWrapper<Breaking, Model>;
 
     template <class Request>
-    detail::model_response_t<Model, Request> call(const Request& request, const CallContext* context) {
+    detail::model_response_t<Model, Request> call(const Request& request, const CallContext* context, TokenSink* sink) {
         const auto ticket = breaker_->admit();
         try {
-            auto answer = detail::call_model(model_, request, context);
+            auto answer = detail::call_model(model_, request, context, sink);
             breaker_->record_success(ticket);
             return answer;
         } catch (...) {

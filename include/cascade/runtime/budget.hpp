@@ -284,7 +284,7 @@ private:
     friend class detail::ModelWrapper<Budgeted, Model>;
 
     template <class Request>
-    detail::model_response_t<Model, Request> call(const Request& request, const CallContext* context) {
+    detail::model_response_t<Model, Request> call(const Request& request, const CallContext* context, TokenSink* sink) {
         using Response = detail::model_response_t<Model, Request>;
         auto reservation = reserve(context);
         if (!reservation) {
@@ -296,7 +296,7 @@ private:
                                   estimate_, left);
         }
         // A call that throws is not charged: its reservation is released when it unwinds.
-        Response answer = detail::call_model(model_, request, context);
+        Response answer = detail::call_model(model_, request, context, sink);
         budget_->settle(std::move(*reservation), actual_cost(request, answer));
         return answer;
     }

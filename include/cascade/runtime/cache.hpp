@@ -258,7 +258,7 @@ private:
     friend class detail::ModelWrapper<CachedModel, Model>;
 
     template <class Request>
-    detail::model_response_t<Model, Request> call(const Request& request, const CallContext* context) {
+    detail::model_response_t<Model, Request> call(const Request& request, const CallContext* context, TokenSink* sink) {
         using Response = detail::model_response_t<Model, Request>;
         static_assert(std::is_invocable_v<KeyFn&, const Request&>,
                       "cascade::with_cache: the key function must be callable as Key(const Request&)");
@@ -272,7 +272,7 @@ private:
             }
             return *hit;
         }
-        Response answer = detail::call_model(model_, request, context);
+        Response answer = detail::call_model(model_, request, context, sink);
         if constexpr (detail::cache_takes_context<Cache>::value) {
             cache_->put(std::move(key), answer, context);
         } else {

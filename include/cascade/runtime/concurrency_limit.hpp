@@ -67,9 +67,9 @@ private:
     friend class detail::ModelWrapper<ConcurrencyLimited, Model>;
 
     template <class Request>
-    detail::model_response_t<Model, Request> call(const Request& request, const CallContext* context) {
+    detail::model_response_t<Model, Request> call(const Request& request, const CallContext* context, TokenSink* sink) {
         Slot slot(*slots_, context ? wait_budget(*context) : max_wait_, context);
-        return detail::call_model(model_, request, context);
+        return detail::call_model(model_, request, context, sink);
     }
 
     struct Slots {

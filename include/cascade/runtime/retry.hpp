@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <memory>
@@ -23,6 +24,7 @@
 #include "detail/model_wrapper.hpp"
 #include "detail/runtime_common.hpp"
 #include "../core/event.hpp"
+#include "../core/token_sink.hpp"
 #include "retry_hints.hpp"
 
 namespace cascade {
@@ -182,8 +184,12 @@ private:
     friend class detail::ModelWrapper<Retrying, Model>;
 
     template <class Request>
-    detail::model_response_t<Model, Request> call(const Request& request, const CallContext* context) {
+    detail::model_response_t<Model, Request> call(const Request& request, const CallContext* context, TokenSink* sink) {
         RetryCounters& c = state_->counters;
+        // A stream that failed after its first chunk is not retried: the caller may have shown
+        // those tokens, and a retry would show an answer twice. It escalates instead.
+        StreamWatch watch{sink};
+        TokenSink watched(&watch, &StreamWatch::forward, &StreamWatch::poll);
         double wait_ns = static_cast<double>(policy_.base_delay.count());
         const double max_ns = static_cast<double>(policy_.max_delay.count());
         for (int attempt = 1;; ++attempt) {
@@ -191,13 +197,13 @@ private:
             if (attempt > 1) c.retries_.fetch_add(1, std::memory_order_relaxed);
             std::exception_ptr error;
             try {
-                auto answer = detail::call_model(model_, request, context);
+                auto answer = detail::call_model(model_, request, context, sink != nullptr ? &watched : nullptr);
                 c.successes_.fetch_add(1, std::memory_order_relaxed);
                 return answer;
             } catch (...) {
                 error = std::current_exception();
             }
-            if (!retryable(error)) {
+            if (!retryable(error) || watch.chunks != 0) {
                 c.not_retried_.fetch_add(1, std::memory_order_relaxed);
                 std::rethrow_exception(error);
             }
@@ -227,6 +233,18 @@ private:
             wait_ns = std::min(wait_ns * policy_.multiplier, max_ns);
         }
     }
+
+    // Counts the chunks a streaming model hands on (see call()).
+    struct StreamWatch {
+        TokenSink* sink = nullptr;
+        std::size_t chunks = 0;
+        static StreamControl forward(void* self, const TokenChunk& chunk) {
+            auto* watch = static_cast<StreamWatch*>(self);
+            ++watch->chunks;
+            return (*watch->sink)(chunk);
+        }
+        static bool poll(void* self) { return static_cast<StreamWatch*>(self)->sink->stop_requested(); }
+    };
 
     // Sleeps `wait` and returns how long it slept. A call in a hedge race sleeps in short slices,
     // so that losing the race ends the wait instead of a retry after it.

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -70,6 +71,8 @@ struct PostedChat {
 PostedChat post_chat(const std::string& question, std::chrono::nanoseconds time_left);
 std::string error_message(const std::string& body);
 void fill_from_json(cascade::ChatCompletion& completion, const std::string& body);
+// Posts a streaming request and hands each piece of the body to on_body, until it answers false.
+void post_chat_stream(const std::string& question, const std::function<bool(std::string_view)>& on_body);
 extern const cascade::RetryPolicy policy;
 
 #endif  // CASCADE_DOCS_PRELUDE_README_HPP

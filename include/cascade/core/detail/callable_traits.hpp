@@ -5,6 +5,7 @@
 #include <type_traits>
 
 #include "../call_context.hpp"
+#include "../token_sink.hpp"
 #include "../verdict.hpp"
 #include "../config.hpp"
 
@@ -20,17 +21,51 @@ inline constexpr bool always_false_v = false;
 template <class Model, class Request>
 inline constexpr bool model_takes_context_v = std::is_invocable_v<Model&, const Request&, const CallContext&>;
 
+// A streaming model takes a TokenSink after the request (and the context after the sink).
 template <class Model, class Request>
-inline constexpr bool model_callable_v =
-    model_takes_context_v<Model, Request> || std::is_invocable_v<Model&, const Request&>;
+inline constexpr bool model_streams_with_context_v =
+    std::is_invocable_v<Model&, const Request&, TokenSink&, const CallContext&>;
 
-template <class Model, class Request, bool = model_takes_context_v<Model, Request>>
+template <class Model, class Request>
+inline constexpr bool model_streams_v =
+    model_streams_with_context_v<Model, Request> || std::is_invocable_v<Model&, const Request&, TokenSink&>;
+
+template <class Model, class Request>
+inline constexpr bool model_callable_v = model_takes_context_v<Model, Request> ||
+                                         std::is_invocable_v<Model&, const Request&> ||
+                                         model_streams_v<Model, Request>;
+
+// Which of the four shapes a model has, in the order they are tried.
+enum class ModelShape { plain, with_context, streaming, streaming_with_context };
+
+template <class Model, class Request>
+constexpr ModelShape model_shape() noexcept {
+    if constexpr (model_takes_context_v<Model, Request>) {
+        return ModelShape::with_context;
+    } else if constexpr (std::is_invocable_v<Model&, const Request&>) {
+        return ModelShape::plain;
+    } else if constexpr (model_streams_with_context_v<Model, Request>) {
+        return ModelShape::streaming_with_context;
+    } else {
+        return ModelShape::streaming;
+    }
+}
+
+template <class Model, class Request, ModelShape = model_shape<Model, Request>()>
 struct model_result {
     using type = std::invoke_result_t<Model&, const Request&>;
 };
 template <class Model, class Request>
-struct model_result<Model, Request, true> {
+struct model_result<Model, Request, ModelShape::with_context> {
     using type = std::invoke_result_t<Model&, const Request&, const CallContext&>;
+};
+template <class Model, class Request>
+struct model_result<Model, Request, ModelShape::streaming> {
+    using type = std::invoke_result_t<Model&, const Request&, TokenSink&>;
+};
+template <class Model, class Request>
+struct model_result<Model, Request, ModelShape::streaming_with_context> {
+    using type = std::invoke_result_t<Model&, const Request&, TokenSink&, const CallContext&>;
 };
 
 // What the model returns, as written (may be void: refused with a message of its own).

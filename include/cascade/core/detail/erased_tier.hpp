@@ -72,6 +72,9 @@ tier_view_t<TierT> make_tier_view(TierT& source, double threshold) {
                             verifier_view<V>::of(source.verifier()), threshold, cost_view<C>::of(source.cost()));
     if (const auto limit = source.time_limit()) std::move(view).with_time_limit(*limit);
     if (const auto estimate = source.cost_estimate()) std::move(view).with_cost_estimate(*estimate);
+    const StreamSettings& stream = source.stream_settings();
+    if (stream.early_exit) std::move(view).with_early_exit(stream.early_exit);
+    if (stream.stall_limit) std::move(view).with_stall_limit(*stream.stall_limit);
     return view;
 }
 

@@ -430,7 +430,7 @@ public:
             Attempt& a = trace.emplace_back();
             a.tier = names_[i];
             const std::uint64_t status = in.u64();
-            if (status > static_cast<std::uint64_t>(AttemptStatus::cancelled)) return std::nullopt;
+            if (status > static_cast<std::uint64_t>(AttemptStatus::stopped)) return std::nullopt;
             a.status = static_cast<AttemptStatus>(status);
             const bool has_confidence = in.u64() == 1;
             const double confidence = in.f64();

@@ -9,29 +9,41 @@
 
 namespace cascade::detail {
 
-// The two call operators of every runtime wrapper (retry, breaker, budget, cache, concurrency
+// The call operators of every runtime wrapper (retry, breaker, budget, cache, concurrency
 // limit), written once. A wrapper accepts the call's context whether or not its model does, so
 // that the cascade always passes it and a model further in still gets it; called without one, the
-// wrapper sees a null context. Both forward to the wrapper's own
+// wrapper sees a null context. A wrapper of a streaming model streams too: it takes the sink and
+// hands it on. All forward to the wrapper's own
 //
 //     template <class Request>
-//     model_response_t<Model, Request> call(const Request& request, const CallContext* context);
+//     model_response_t<Model, Request> call(const Request& request, const CallContext* context,
+//                                           TokenSink* sink);   // null unless the model streams
 //
 // which it may keep private by befriending this base. The base is empty and the forwarding is a
 // static_cast, so a wrapper costs what its call() costs. The operators take part in overload
-// resolution only for a Request the model accepts, so traits that ask whether the wrapper is
-// callable get the model's answer.
+// resolution only for a Request the model accepts, in the model's own shape, so traits that ask
+// whether the wrapper is callable (or streams) get the model's answer.
 template <class Derived, class Model>
 class ModelWrapper {
 public:
-    template <class Request, std::enable_if_t<model_callable_v<Model, Request>, int> = 0>
+    template <class Request, std::enable_if_t<model_callable_v<Model, Request> && !model_streams_v<Model, Request>, int> = 0>
     model_response_t<Model, Request> operator()(const Request& request) {
-        return static_cast<Derived&>(*this).call(request, nullptr);
+        return static_cast<Derived&>(*this).call(request, nullptr, nullptr);
     }
 
-    template <class Request, std::enable_if_t<model_callable_v<Model, Request>, int> = 0>
+    template <class Request, std::enable_if_t<model_callable_v<Model, Request> && !model_streams_v<Model, Request>, int> = 0>
     model_response_t<Model, Request> operator()(const Request& request, const CallContext& context) {
-        return static_cast<Derived&>(*this).call(request, &context);
+        return static_cast<Derived&>(*this).call(request, &context, nullptr);
+    }
+
+    template <class Request, std::enable_if_t<model_streams_v<Model, Request>, int> = 0>
+    model_response_t<Model, Request> operator()(const Request& request, TokenSink& sink) {
+        return static_cast<Derived&>(*this).call(request, nullptr, &sink);
+    }
+
+    template <class Request, std::enable_if_t<model_streams_v<Model, Request>, int> = 0>
+    model_response_t<Model, Request> operator()(const Request& request, TokenSink& sink, const CallContext& context) {
+        return static_cast<Derived&>(*this).call(request, &context, &sink);
     }
 };
 

@@ -49,15 +49,22 @@ bool thrown_is(const std::exception_ptr& e) noexcept {
     }
 }
 
-// Calls a wrapped model with the call's context when it takes one. A wrapper accepts the context
-// whether or not its model does, so that the cascade always passes it (a retry stops at the
-// deadline) and a model further in still gets it.
+// Calls a wrapped model with the call's context when it takes one, and with the stream's sink
+// when it streams. A wrapper accepts the context whether or not its model does, so that the
+// cascade always passes it (a retry stops at the deadline) and a model further in still gets it.
+// A streaming model is only ever called with a sink: the wrappers' call operators for it take one.
 template <class Model, class Request>
-model_response_t<Model, Request> call_model(Model& model, const Request& request, const CallContext* context) {
-    if constexpr (model_takes_context_v<Model, Request>) {
+model_response_t<Model, Request> call_model(Model& model, const Request& request, const CallContext* context,
+                                            TokenSink* sink = nullptr) {
+    constexpr ModelShape shape = model_shape<Model, Request>();
+    if constexpr (shape == ModelShape::with_context) {
         return context ? model(request, *context) : model(request, CallContext{});
-    } else {
+    } else if constexpr (shape == ModelShape::plain) {
         return model(request);
+    } else if constexpr (shape == ModelShape::streaming_with_context) {
+        return context ? model(request, *sink, *context) : model(request, *sink, CallContext{});
+    } else {
+        return model(request, *sink);
     }
 }
 

@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: MIT
+#ifndef CASCADE_CORE_TOKEN_SINK_HPP
+#define CASCADE_CORE_TOKEN_SINK_HPP
+
+#include <optional>
+#include <string_view>
+
+namespace cascade {
+
+/// One piece of a streamed answer, usually one token: its text and, where the server gave it,
+/// the natural log of its probability.
+struct TokenChunk {
+    std::string_view text;
+    std::optional<double> logprob;
+};
+
+/// What a sink answers a streaming model after each chunk.
+enum class StreamControl {
+    go_on,  ///< keep streaming
+    stop,   ///< stop now: end the stream (close the connection) and return, or throw
+};
+
+/// Where a streaming model puts its tokens. A model that streams takes one as its second
+/// parameter, `Response(const Request&, cascade::TokenSink&)` or
+/// `Response(const Request&, cascade::TokenSink&, const cascade::CallContext&)`, hands it every
+/// chunk as it arrives, and returns the whole answer at the end:
+///
+///     auto stream_mini = [&](const std::string& q, cascade::TokenSink& sink) {
+///         std::string text;
+///         for (auto& token : client.stream(q)) {           // your client's token stream
+///             text += token.text;
+///             if (sink({token.text, token.logprob}) == cascade::StreamControl::stop) break;
+///         }
+///         return text;
+///     };
+///
+/// When the sink answers stop (an early-exit rule stopped the stream, it stalled, its deadline
+/// passed, or it lost a hedge race), the model should end the stream and return or throw; what
+/// it returns then is never taken as an answer. Chunks handed in after a stop are ignored.
+/// stop_requested() says the same without a chunk, for a client to poll while it waits for the
+/// next one (e.g. in libcurl's progress callback), so that a stalled stream ends on time.
+///
+/// A sink is a view: cheap to copy, valid only during the call it was given to. No allocation.
+class TokenSink {
+public:
+    using ChunkFn = StreamControl (*)(void* owner, const TokenChunk& chunk);
+    using PollFn = bool (*)(void* owner);
+
+    TokenSink(void* owner, ChunkFn on_chunk, PollFn poll) noexcept : owner_(owner), on_chunk_(on_chunk), poll_(poll) {}
+
+    /// Hands one chunk on; the answer says whether to go on.
+    StreamControl operator()(const TokenChunk& chunk) const { return on_chunk_(owner_, chunk); }
+    StreamControl operator()(std::string_view text, std::optional<double> logprob = std::nullopt) const {
+        return on_chunk_(owner_, TokenChunk{text, logprob});
+    }
+
+    /// True once the stream should end (see above); a model may poll it between chunks.
+    [[nodiscard]] bool stop_requested() const { return poll_(owner_); }
+
+private:
+    void* owner_;
+    ChunkFn on_chunk_;
+    PollFn poll_;
+};
+
+}  // namespace cascade
+
+#endif  // CASCADE_CORE_TOKEN_SINK_HPP
