@@ -5,6 +5,7 @@
 // not before, with a reason that names what it saw.
 
 #include "catch.hpp"
+#include "text_checks.hpp"
 
 #include <cascade/core/stream_state.hpp>
 #include <cascade/verify/calibration_map.hpp>
@@ -67,18 +68,6 @@ Firing first_firing(const Rule& rule, const std::vector<Chunk>& chunks, bool che
     }
     return Firing{};
 }
-
-template <class Make>
-std::string invalid_argument_of(Make&& make) {
-    try {
-        make();
-    } catch (const std::invalid_argument& e) {
-        return e.what();
-    }
-    return "(no std::invalid_argument)";
-}
-
-bool contains(std::string_view text, std::string_view part) { return text.find(part) != std::string_view::npos; }
 
 const double not_a_number = std::numeric_limits<double>::quiet_NaN();
 
@@ -373,43 +362,43 @@ TEST_CASE("after_tokens consults its rule only from the n-th chunk") {
 }
 
 TEST_CASE("the rules refuse bad arguments, naming the function and the value") {
-    std::string e = invalid_argument_of([] { v::stop_when_mean_prob_below(1.5, 1); });
+    std::string e = invalid_argument_message([] { v::stop_when_mean_prob_below(1.5, 1); });
     CHECK(contains(e, "cascade::verify::stop_when_mean_prob_below"));
     CHECK(contains(e, "1.5"));
-    e = invalid_argument_of([] { v::stop_when_min_prob_below(-0.1); });
+    e = invalid_argument_message([] { v::stop_when_min_prob_below(-0.1); });
     CHECK(contains(e, "cascade::verify::stop_when_min_prob_below"));
     CHECK(contains(e, "-0.1"));
-    e = invalid_argument_of([] { v::stop_when_geometric_mean_prob_below(not_a_number, 1); });
+    e = invalid_argument_message([] { v::stop_when_geometric_mean_prob_below(not_a_number, 1); });
     CHECK(contains(e, "cascade::verify::stop_when_geometric_mean_prob_below"));
     CHECK(contains(e, "nan"));
-    e = invalid_argument_of([] { v::stop_when_prob_quantile_below(1.2, 0.5, 1); });
+    e = invalid_argument_message([] { v::stop_when_prob_quantile_below(1.2, 0.5, 1); });
     CHECK(contains(e, "cascade::verify::stop_when_prob_quantile_below"));
     CHECK(contains(e, "quantile"));
     CHECK(contains(e, "1.2"));
-    e = invalid_argument_of([] { v::stop_when_prob_quantile_below(0.1, 2.0, 1); });
+    e = invalid_argument_message([] { v::stop_when_prob_quantile_below(0.1, 2.0, 1); });
     CHECK(contains(e, "threshold"));
     CHECK(contains(e, "2"));
-    e = invalid_argument_of([] { v::StreamStatistic::prob_quantile(-1.0); });
+    e = invalid_argument_message([] { v::StreamStatistic::prob_quantile(-1.0); });
     CHECK(contains(e, "cascade::verify::StreamStatistic::prob_quantile"));
-    e = invalid_argument_of(
+    e = invalid_argument_message(
         [] { v::stop_when_calibrated_below(v::PlattScaling(1, 0), v::StreamStatistic::min_prob(), 7.0, 1); });
     CHECK(contains(e, "cascade::verify::stop_when_calibrated_below"));
     CHECK(contains(e, "7"));
-    e = invalid_argument_of([] { v::stop_after_tokens(0); });
+    e = invalid_argument_message([] { v::stop_after_tokens(0); });
     CHECK(contains(e, "cascade::verify::stop_after_tokens"));
     CHECK(contains(e, "got 0"));
-    e = invalid_argument_of([] { v::stop_after_chars(0); });
+    e = invalid_argument_message([] { v::stop_after_chars(0); });
     CHECK(contains(e, "cascade::verify::stop_after_chars"));
-    e = invalid_argument_of([] { v::after_tokens(0, v::stop_after_tokens(1)); });
+    e = invalid_argument_message([] { v::after_tokens(0, v::stop_after_tokens(1)); });
     CHECK(contains(e, "cascade::verify::after_tokens"));
-    e = invalid_argument_of([] { v::stop_on_match("(unclosed"); });
+    e = invalid_argument_message([] { v::stop_on_match("(unclosed"); });
     CHECK(contains(e, "cascade::verify::stop_on_match"));
     CHECK(contains(e, "(unclosed"));
-    e = invalid_argument_of([] { v::stop_on_match("x*"); });
+    e = invalid_argument_message([] { v::stop_on_match("x*"); });
     CHECK(contains(e, "matches the empty text"));
-    e = invalid_argument_of([] { v::stop_on_refusal(std::vector<std::string>{}); });
+    e = invalid_argument_message([] { v::stop_on_refusal(std::vector<std::string>{}); });
     CHECK(contains(e, "cascade::verify::stop_on_refusal"));
-    e = invalid_argument_of([] { v::stop_on_refusal({"fine", " \t"}); });
+    e = invalid_argument_message([] { v::stop_on_refusal({"fine", " \t"}); });
     CHECK(contains(e, "phrase 2"));
 
     // The bounds themselves are thresholds.

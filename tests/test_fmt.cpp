@@ -96,6 +96,20 @@ TEST_CASE("tier and cascade stats list timeouts, hedges and cancelled calls when
           "2 as hedge backup, 2 cancelled, $0.010000, 20.000 ms");
 }
 
+TEST_CASE("tier stats list early stops and streamed calls when there are any") {
+    auto s = fixture_stats();
+    cascade::TierStats& mini = s.tiers[0];
+    mini.calls = 13;
+    mini.stopped_early = 4;
+    mini.streamed = 13;
+    mini.tokens = 1200;
+    mini.first_tokens = 10;
+    mini.first_token_total = std::chrono::milliseconds(35);
+    CHECK(fmt::format("{}", mini) ==
+          "mini: 13 calls, 6 accepted, 3 rejected, 1 model errors, 0 verifier errors, 4 stopped early, "
+          "13 streamed (1200 tokens, first after 3.500 ms on average), $0.010000, 20.000 ms");
+}
+
 TEST_CASE("formats router stats with a line per route under {:t}") {
     cascade::RouterStats s;
     s.queries = 4;

@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <stdexcept>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -666,7 +667,7 @@ TEST_CASE("with_hedge_after refuses a negative delay and a hedged last tier, nam
                       Catch::Matchers::ContainsSubstring("\"route\""));
 }
 
-TEST_CASE("a hedged tier keeps its hedge through with_time_limit, with_cost_estimate and a new delay") {
+TEST_CASE("a hedged tier keeps its hedge through its settings and a new delay") {
     auto model = [](const std::string&) { return Answer{"x", 1.0}; };
     auto t = cascade::with_hedge_after(cascade::tier("mini", model), 5ms).with_time_limit(1s).with_cost_estimate(0.25);
     static_assert(cascade::detail::is_hedged_v<decltype(t)>, "with_time_limit must keep the hedge");
@@ -677,6 +678,13 @@ TEST_CASE("a hedged tier keeps its hedge through with_time_limit, with_cost_esti
     auto later = cascade::with_hedge_after(std::move(t), 2s);
     CHECK(later.hedge_after() == 2s);
     CHECK(later.time_limit() == std::chrono::nanoseconds(1s));
+
+    auto no_rule = [](const cascade::StreamState&) -> std::optional<std::string> { return std::nullopt; };
+    auto streaming = cascade::with_hedge_after(cascade::tier("mini", model), 5ms).with_early_exit(no_rule).with_stall_limit(3s);
+    static_assert(cascade::detail::is_hedged_v<decltype(streaming)>, "with_early_exit must keep the hedge");
+    CHECK(streaming.hedge_after() == 5ms);
+    CHECK(streaming.stream_settings().stall_limit == std::chrono::nanoseconds(3s));
+    CHECK(static_cast<bool>(streaming.stream_settings().early_exit));
 }
 
 TEST_CASE("a hedged cascade races inside a router route and under run_async") {

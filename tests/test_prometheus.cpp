@@ -2,10 +2,12 @@
 #include "text_checks.hpp"
 
 #include <cascade/cascade.hpp>
+#include <cascade/runtime/clock.hpp>
 #include <cascade/runtime/prometheus.hpp>
 
 #include <chrono>
 #include <limits>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -85,6 +87,19 @@ TEST_CASE("renders a cascade's stats in the text exposition format") {
         "# HELP qa_latency_seconds_total Query time, summed over queries.\n"
         "# TYPE qa_latency_seconds_total counter\n"
         "qa_latency_seconds_total{env=\"prod\"} 1.5\n"
+        "# HELP qa_first_tokens_total Streamed queries whose caller got a first token.\n"
+        "# TYPE qa_first_tokens_total counter\n"
+        "qa_first_tokens_total{env=\"prod\"} 0\n"
+        "# HELP qa_first_token_seconds_total Time from a streamed query's start to its caller's first token, summed "
+        "over those queries.\n"
+        "# TYPE qa_first_token_seconds_total counter\n"
+        "qa_first_token_seconds_total{env=\"prod\"} 0\n"
+        "# HELP qa_first_token_quantile_seconds Quantiles of the time to a streamed query's first token, to within "
+        "12.5%.\n"
+        "# TYPE qa_first_token_quantile_seconds gauge\n"
+        "qa_first_token_quantile_seconds{env=\"prod\",quantile=\"0.5\"} 0\n"
+        "qa_first_token_quantile_seconds{env=\"prod\",quantile=\"0.9\"} 0\n"
+        "qa_first_token_quantile_seconds{env=\"prod\",quantile=\"0.99\"} 0\n"
         "# HELP qa_tier_calls_total Calls to the tier's model.\n"
         "# TYPE qa_tier_calls_total counter\n"
         "qa_tier_calls_total{env=\"prod\",tier=\"mini\"} 11\n"
@@ -109,10 +124,34 @@ TEST_CASE("renders a cascade's stats in the text exposition format") {
         "# TYPE qa_tier_cost_errors_total counter\n"
         "qa_tier_cost_errors_total{env=\"prod\",tier=\"mini\"} 0\n"
         "qa_tier_cost_errors_total{env=\"prod\",tier=\"big \\\"v2\\\"\"} 1\n"
+        "# HELP qa_tier_timeouts_total Calls past the tier's time limit, or streams that stalled.\n"
+        "# TYPE qa_tier_timeouts_total counter\n"
+        "qa_tier_timeouts_total{env=\"prod\",tier=\"mini\"} 0\n"
+        "qa_tier_timeouts_total{env=\"prod\",tier=\"big \\\"v2\\\"\"} 0\n"
         "# HELP qa_tier_cancelled_total Calls that lost a hedge race.\n"
         "# TYPE qa_tier_cancelled_total counter\n"
         "qa_tier_cancelled_total{env=\"prod\",tier=\"mini\"} 1\n"
         "qa_tier_cancelled_total{env=\"prod\",tier=\"big \\\"v2\\\"\"} 0\n"
+        "# HELP qa_tier_stopped_early_total Streams the tier's early-exit rule stopped mid-answer.\n"
+        "# TYPE qa_tier_stopped_early_total counter\n"
+        "qa_tier_stopped_early_total{env=\"prod\",tier=\"mini\"} 0\n"
+        "qa_tier_stopped_early_total{env=\"prod\",tier=\"big \\\"v2\\\"\"} 0\n"
+        "# HELP qa_tier_streamed_total Calls that streamed.\n"
+        "# TYPE qa_tier_streamed_total counter\n"
+        "qa_tier_streamed_total{env=\"prod\",tier=\"mini\"} 0\n"
+        "qa_tier_streamed_total{env=\"prod\",tier=\"big \\\"v2\\\"\"} 0\n"
+        "# HELP qa_tier_tokens_total Chunks the tier's streams produced.\n"
+        "# TYPE qa_tier_tokens_total counter\n"
+        "qa_tier_tokens_total{env=\"prod\",tier=\"mini\"} 0\n"
+        "qa_tier_tokens_total{env=\"prod\",tier=\"big \\\"v2\\\"\"} 0\n"
+        "# HELP qa_tier_first_tokens_total Streamed calls that produced a first chunk.\n"
+        "# TYPE qa_tier_first_tokens_total counter\n"
+        "qa_tier_first_tokens_total{env=\"prod\",tier=\"mini\"} 0\n"
+        "qa_tier_first_tokens_total{env=\"prod\",tier=\"big \\\"v2\\\"\"} 0\n"
+        "# HELP qa_tier_first_token_seconds_total Time from a streamed call's start to its first chunk, summed over those calls.\n"
+        "# TYPE qa_tier_first_token_seconds_total counter\n"
+        "qa_tier_first_token_seconds_total{env=\"prod\",tier=\"mini\"} 0\n"
+        "qa_tier_first_token_seconds_total{env=\"prod\",tier=\"big \\\"v2\\\"\"} 0\n"
         "# HELP qa_tier_cost_dollars_total Dollars spent at the tier.\n"
         "# TYPE qa_tier_cost_dollars_total counter\n"
         "qa_tier_cost_dollars_total{env=\"prod\",tier=\"mini\"} 0.0025\n"
@@ -230,6 +269,45 @@ TEST_CASE("renders a live cascade's stats") {
     CHECK(contains(text, "live_tier_calls_total{tier=\"mini\"} 2\n"));
     CHECK(contains(text, "live_tier_calls_total{tier=\"big\"} 1\n"));
     CHECK(contains(text, "live_cost_dollars_total 0.012\n"));
+}
+
+TEST_CASE("renders a streamed cascade's early stops, tokens and times to first token") {
+    cascade::ManualClock clock;
+    cascade::CascadeOptions options;
+    options.now = [&clock] { return clock.now(); };
+    // The stream's probability falls at its third token when asked for "drop".
+    auto stream_mini = [&clock](const std::string& q, cascade::TokenSink& sink) {
+        std::string text;
+        clock.advance(2ms);  // the first token comes 2 ms into the call
+        for (int i = 0; i < 5; ++i) {
+            const double logprob = q == "drop" && i >= 2 ? -3.0 : -0.01;
+            text += "w";
+            if (sink("w", logprob) == cascade::StreamControl::stop) break;
+        }
+        return text;
+    };
+    auto stop_on_drop = [](const cascade::StreamState& s) -> std::optional<std::string> {
+        if (s.last_prob() && *s.last_prob() < 0.5) return std::string("a low token");
+        return std::nullopt;
+    };
+    cascade::Cascade c{options,
+                       cascade::tier("mini", stream_mini, [](const std::string&) { return true; },
+                                     cascade::price_per_call(0.001))
+                           .with_early_exit(stop_on_drop),
+                       cascade::tier("big", [](const std::string& q) { return q; }, cascade::price_per_call(0.01))};
+    auto ignore = [](const cascade::StreamEvent&) {};
+    (void)c.stream(std::string("fine"), ignore);
+    (void)c.stream(std::string("drop"), ignore);
+    const std::string text = cascade::prometheus_text(c.stats(), "s");
+    CHECK(contains(text, "s_tier_stopped_early_total{tier=\"mini\"} 1\n"));
+    CHECK(contains(text, "s_tier_streamed_total{tier=\"mini\"} 2\n"));
+    CHECK(contains(text, "s_tier_streamed_total{tier=\"big\"} 0\n"));
+    // 5 tokens of the whole stream, 3 of the stopped one (the third made the rule fire).
+    CHECK(contains(text, "s_tier_tokens_total{tier=\"mini\"} 8\n"));
+    CHECK(contains(text, "s_tier_first_tokens_total{tier=\"mini\"} 2\n"));
+    CHECK(contains(text, "s_tier_first_token_seconds_total{tier=\"mini\"} 0.004\n"));
+    CHECK(contains(text, "s_first_tokens_total 2\n"));
+    CHECK(contains(text, "s_first_token_quantile_seconds{quantile=\"0.5\"} "));
 }
 
 TEST_CASE("refuses a label name twice in a sample, a family with two types, and an empty prefix") {

@@ -2,7 +2,9 @@
 // A small client for OpenAI-compatible /v1/chat/completions endpoints, on libcurl and
 // nlohmann-json. It turns every way a call can go wrong into an exception that cascade's retry
 // and escalation understand (see cascade/integration/chat_completion.hpp), and fills a cascade::ChatCompletion
-// that the ready-made verifiers read.
+// that the ready-made verifiers read. It streams too (`"stream": true`): StreamingChatClient hands
+// each token to a cascade::TokenSink as it arrives, so that a cascade can watch the answer and
+// stop it mid-way. Calls reuse their connections (HTTP keep-alive).
 #ifndef OPENAI_CASCADE_CHAT_CLIENT_HPP
 #define OPENAI_CASCADE_CHAT_CLIENT_HPP
 
@@ -12,15 +14,21 @@
 #include <cctype>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
+#include <exception>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include <cascade/core/call_context.hpp>
+#include <cascade/core/token_sink.hpp>
 #include <cascade/integration/chat_completion.hpp>
+#include <cascade/integration/chat_stream.hpp>
 
 namespace openai_cascade {
 
@@ -55,6 +63,9 @@ struct Endpoint {
     /// The whole call, connecting and the last byte of the body included.
     std::chrono::milliseconds timeout{30000};
     int max_tokens = 512;
+    /// Ask for the tokens' log-probabilities (`logprobs: true`), which the confidence checks and
+    /// the early-exit rules read. Some servers refuse the field: turn it off for those.
+    bool logprobs = true;
     /// A longer body stops the call with ResponseTooLarge; at least 1 (ChatClient refuses 0).
     std::size_t max_response_bytes = default_max_response_bytes;
     /// How the size limit is named in ResponseTooLarge's message, e.g. the setting that sets it.
@@ -133,6 +144,156 @@ struct EasyDeleter {
 struct ListDeleter {
     void operator()(curl_slist* list) const noexcept { curl_slist_free_all(list); }
 };
+
+// The easy handles of one client that no call is using. A handle keeps the connections it opened
+// (and its DNS cache) after curl_easy_reset, so a call that takes a handle back from here reuses
+// the previous call's connection when the server kept it open (HTTP keep-alive): sequential calls
+// share one connection, and calls made at the same time each take their own handle. Thread-safe.
+class HandlePool {
+public:
+    HandlePool() = default;
+    ~HandlePool() {
+        for (CURL* handle : idle_) curl_easy_cleanup(handle);
+    }
+    HandlePool(const HandlePool&) = delete;
+    HandlePool& operator=(const HandlePool&) = delete;
+
+    // An idle handle, or a new one; null when libcurl cannot make one.
+    CURL* take() {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (!idle_.empty()) {
+                CURL* handle = idle_.back();
+                idle_.pop_back();
+                return handle;
+            }
+        }
+        return curl_easy_init();
+    }
+
+    // Clears the options of the call that used `handle` (they point into that call's frame) and
+    // keeps it for the next call; beyond max_idle, it is closed instead.
+    void give_back(CURL* handle) noexcept {
+        curl_easy_reset(handle);
+        std::unique_lock<std::mutex> lock(mutex_);
+        if (idle_.size() < max_idle) {
+            try {
+                idle_.push_back(handle);
+                return;
+            } catch (...) {  // no memory to keep it: close it below
+            }
+        }
+        lock.unlock();
+        curl_easy_cleanup(handle);
+    }
+
+private:
+    // More than the calls a client makes at once in this example (two, with hedging).
+    static constexpr std::size_t max_idle = 16;
+    std::mutex mutex_;
+    std::vector<CURL*> idle_;
+};
+
+// A handle borrowed from a pool for one call.
+class Lease {
+public:
+    explicit Lease(HandlePool& pool) : pool_(pool), handle_(pool.take()) {}
+    ~Lease() {
+        if (handle_ != nullptr) pool_.give_back(handle_);
+    }
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    [[nodiscard]] CURL* get() const noexcept { return handle_; }
+
+private:
+    HandlePool& pool_;
+    CURL* handle_;
+};
+
+// What one streamed transfer has received: the parser fed with a 2xx body, or the body of an
+// error status, kept for its message.
+struct StreamTransfer {
+    CURL* handle = nullptr;
+    cascade::ChatStreamParser parser;
+    cascade::TokenSink* sink = nullptr;
+    const cascade::CallContext* context = nullptr;
+    std::chrono::steady_clock::time_point deadline;
+    std::uint64_t max_body = 0;
+    std::uint64_t received = 0;
+    long status = 0;
+    std::string error_body;
+    std::size_t chunks = 0;       // handed to the sink, the one it answered stop to included
+    bool stopped = false;         // the sink (or the cascade) ended the stream
+    bool past_deadline = false;
+    bool too_large = false;
+    std::exception_ptr failure;   // what the parser threw: a malformed or error event
+};
+
+// The parser's sink: counts the chunks and hands them on; polled by the parser too.
+struct CountingSink {
+    StreamTransfer* transfer;
+    cascade::StreamControl operator()(const cascade::TokenChunk& chunk) const {
+        ++transfer->chunks;
+        return (*transfer->sink)(chunk);
+    }
+    [[nodiscard]] bool stop_requested() const { return transfer->sink->stop_requested(); }
+};
+
+// Feeds the body to the parser as it arrives. Returning less than it got makes libcurl end the
+// transfer at once (CURLE_WRITE_ERROR): on a stop, a malformed event, the size limit or the
+// deadline. Nothing may be thrown through libcurl: a parser error is kept for later.
+inline std::size_t feed_stream(char* data, std::size_t size, std::size_t count, void* out) {
+    auto& t = *static_cast<StreamTransfer*>(out);
+    const std::size_t bytes = size * count;
+    if (std::chrono::steady_clock::now() >= t.deadline) {
+        t.past_deadline = true;
+        return 0;
+    }
+    if (bytes > t.max_body - t.received) {
+        t.too_large = true;
+        return 0;
+    }
+    t.received += bytes;
+    if (t.status == 0) curl_easy_getinfo(t.handle, CURLINFO_RESPONSE_CODE, &t.status);
+    if (t.status < 200 || t.status > 299) {
+        t.error_body.append(data, bytes);
+        return bytes;
+    }
+    try {
+        if (t.parser.feed(std::string_view(data, bytes), CountingSink{&t}) == cascade::StreamControl::stop) {
+            t.stopped = true;
+            return 0;
+        }
+    } catch (...) {
+        t.failure = std::current_exception();
+        return 0;
+    }
+    return bytes;
+}
+
+// Between the chunks: ends a stream the cascade no longer wants (the stall limit, the deadline or
+// a lost hedge race, all of which the sink reports) within a poll of libcurl, which calls this
+// at least once a second and much more often while data flows.
+inline int stop_stream_if_asked(void* transfer, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+    auto& t = *static_cast<StreamTransfer*>(transfer);
+    if (t.sink->stop_requested() || (t.context != nullptr && t.context->cancel_requested())) {
+        t.stopped = true;
+        return 1;
+    }
+    if (std::chrono::steady_clock::now() >= t.deadline) {
+        t.past_deadline = true;
+        return 1;
+    }
+    return 0;
+}
+
+// The prompt tokens of a stream stopped before the server reported its usage: an estimate, one
+// token per four bytes of the question (about right for English text; the few tokens of the
+// chat template are left out), so that a stopped call is charged for its prompt too rather than
+// for its answer alone.
+inline std::uint64_t estimated_prompt_tokens(const std::string& question) noexcept {
+    return (static_cast<std::uint64_t>(question.size()) + 3) / 4;
+}
 
 inline std::string excerpt(std::string_view body) {
     std::size_t keep = std::min<std::size_t>(body.size(), 120);
@@ -219,12 +380,14 @@ inline cascade::ChatCompletion parse_chat_completion(const std::string& body) {
 }
 
 /// One model behind one endpoint, as a cascade model: `ChatCompletion(const std::string& question,
-/// const cascade::CallContext&)`. Each call uses its own connection, so a client may be called
-/// from several threads at once. Throws std::invalid_argument when endpoint.max_response_bytes is 0.
+/// const cascade::CallContext&)`. Calls may be made from several threads at once. Each call
+/// borrows a libcurl handle from the client's pool and gives it back, so that sequential calls
+/// reuse one connection (HTTP keep-alive) and calls at the same time each use their own; copies
+/// of a client share the pool. Throws std::invalid_argument when endpoint.max_response_bytes is 0.
 class ChatClient {
 public:
     ChatClient(Endpoint endpoint, std::string model)
-        : endpoint_(std::move(endpoint)), model_(std::move(model)) {
+        : endpoint_(std::move(endpoint)), model_(std::move(model)), pool_(std::make_shared<detail::HandlePool>()) {
         if (endpoint_.max_response_bytes == 0) {
             throw std::invalid_argument("openai_cascade::ChatClient: " + endpoint_.max_response_bytes_name +
                                         " must be at least 1 byte");
@@ -237,28 +400,11 @@ public:
     [[nodiscard]] const std::string& url() const noexcept { return url_; }
 
     cascade::ChatCompletion operator()(const std::string& question, const cascade::CallContext& context) const {
-        const std::string request = nlohmann::json{
-            {"model", model_},
-            {"messages", nlohmann::json::array({{{"role", "user"}, {"content", question}}})},
-            {"logprobs", true},
-            {"max_tokens", endpoint_.max_tokens},
-            {"temperature", 0},
-        }.dump();
-
-        // The shorter of the client's timeout and the time the cascade has left for this tier.
-        auto timeout = endpoint_.timeout;
-        if (context.remaining() < timeout) {
-            timeout = std::max(std::chrono::milliseconds(1),
-                               std::chrono::duration_cast<std::chrono::milliseconds>(context.remaining()));
-        }
-
-        std::unique_ptr<CURL, detail::EasyDeleter> handle(curl_easy_init());
-        if (!handle) throw TransportError(model_ + ": libcurl could not create a request");
-        std::unique_ptr<curl_slist, detail::ListDeleter> headers(
-            curl_slist_append(nullptr, "Content-Type: application/json"));
-        if (!endpoint_.api_key.empty()) {
-            headers.reset(curl_slist_append(headers.release(), ("Authorization: Bearer " + endpoint_.api_key).c_str()));
-        }
+        const std::string request = request_body(question, false);
+        const auto timeout = timeout_for(context);
+        detail::Lease handle(*pool_);
+        if (handle.get() == nullptr) throw TransportError(model_ + ": libcurl could not create a request");
+        const auto headers = header_list(false);
         detail::Transfer transfer;
         transfer.max_body = endpoint_.max_response_bytes;
         transfer.deadline = std::chrono::steady_clock::now() + timeout;
@@ -266,37 +412,19 @@ public:
         std::string retry_after;
         char error_text[CURL_ERROR_SIZE] = {};
         CURL* h = handle.get();
-        curl_easy_setopt(h, CURLOPT_URL, url_.c_str());
-        curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get());
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, request.c_str());
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.size()));
+        set_common_options(h, request, headers.get(), timeout, retry_after, error_text);
         curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &detail::append_body);
         curl_easy_setopt(h, CURLOPT_WRITEDATA, &transfer);
         // A body whose Content-Length is over the limit is refused before any of it arrives.
         curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(std::min<std::size_t>(
                                                            transfer.max_body, std::size_t{1} << 62)));
-        curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &detail::keep_retry_after);
-        curl_easy_setopt(h, CURLOPT_HEADERDATA, &retry_after);
-        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
-        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);  // timeouts without signals: safe with threads
-        curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
         curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, &detail::abort_if_cancelled);
         curl_easy_setopt(h, CURLOPT_XFERINFODATA, &transfer);
-        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error_text);
 
         const CURLcode code = curl_easy_perform(h);
         if (code != CURLE_OK) {
-            const std::string why = error_text[0] != '\0' ? error_text : curl_easy_strerror(code);
-            if (transfer.too_large || code == CURLE_FILESIZE_EXCEEDED) {
-                throw ResponseTooLarge(model_ + ": response larger than " + std::to_string(transfer.max_body) +
-                                       " bytes (" + endpoint_.max_response_bytes_name + "); stopped there");
-            }
-            if (code == CURLE_OPERATION_TIMEDOUT || transfer.past_deadline) {
-                throw TimedOut(model_ + ": no answer within " + std::to_string(timeout.count()) + " ms (" +
-                               (transfer.past_deadline ? std::string("stopped at the deadline") : why) + ")");
-            }
-            if (code == CURLE_ABORTED_BY_CALLBACK) throw TransportError(model_ + ": cancelled, another tier answered");
-            throw TransportError(model_ + ": cannot reach " + url_ + ": " + why);
+            throw_transfer_error(code, error_text, transfer.too_large || code == CURLE_FILESIZE_EXCEEDED,
+                                 transfer.past_deadline, timeout);
         }
         long status = 0;
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
@@ -311,10 +439,188 @@ public:
         }
     }
 
+    /// The same call with `"stream": true`: each token goes to `sink` as it arrives, and the whole
+    /// completion is returned at the end, as operator() returns it (usage included: the request
+    /// sets `stream_options.include_usage`).
+    ///
+    /// When the sink answers stop, or says stop_requested() between two chunks (an early-exit
+    /// rule fired, the stream stalled, the cascade's deadline passed, the call lost a hedge race),
+    /// the transfer is aborted at once and what has arrived is returned: a partial completion,
+    /// which the cascade never takes as an answer but charges through the tier's cost function.
+    /// A stream stopped before its first token throws cascade::StreamStopped instead: nothing was
+    /// produced, and nothing is charged, as for a call cancelled without streaming.
+    /// The server reports usage only at the end of a stream, so a partial completion's usage, when
+    /// the server gave none, counts the tokens received as completion tokens and estimates the
+    /// prompt tokens from the question's length (detail::estimated_prompt_tokens).
+    ///
+    /// Throws as operator() does for an error status before the stream (a 429 with Retry-After is
+    /// a cascade::RateLimited, a 5xx a cascade::HttpError: no token has passed yet, so a retry
+    /// wrapper may call again), for the client's own timeout, an unreachable server or the size
+    /// limit; cascade::StreamCut for a stream that ends before `data: [DONE]` (never an answer);
+    /// cascade::MalformedStream for an event that is not a chat-completion chunk; and the error a
+    /// server reports in the stream itself, as cascade::throw_http_error throws it.
+    cascade::ChatCompletion stream(const std::string& question, cascade::TokenSink& sink,
+                                   const cascade::CallContext& context) const {
+        const std::string request = request_body(question, true);
+        const auto timeout = timeout_for(context);
+        detail::Lease handle(*pool_);
+        if (handle.get() == nullptr) throw TransportError(model_ + ": libcurl could not create a request");
+        const auto headers = header_list(true);
+        detail::StreamTransfer transfer;
+        transfer.handle = handle.get();
+        transfer.sink = &sink;
+        transfer.context = &context;
+        transfer.deadline = std::chrono::steady_clock::now() + timeout;
+        transfer.max_body = endpoint_.max_response_bytes;
+        std::string retry_after;
+        char error_text[CURL_ERROR_SIZE] = {};
+        CURL* h = handle.get();
+        set_common_options(h, request, headers.get(), timeout, retry_after, error_text);
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &detail::feed_stream);
+        curl_easy_setopt(h, CURLOPT_WRITEDATA, &transfer);
+        curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, &detail::stop_stream_if_asked);
+        curl_easy_setopt(h, CURLOPT_XFERINFODATA, &transfer);
+
+        const CURLcode code = curl_easy_perform(h);
+        if (transfer.failure) rethrow_stream_error(transfer.failure);
+        if (transfer.stopped) {
+            // Stopped before the first token (a lost hedge race, the deadline while the server
+            // thought): nothing to charge, as for a call cancelled without streaming.
+            if (transfer.chunks == 0) {
+                throw cascade::StreamStopped(model_ + ": stream stopped before its first token");
+            }
+            return partial(transfer, question);
+        }
+        if (code != CURLE_OK) throw_transfer_error(code, error_text, transfer.too_large, transfer.past_deadline, timeout);
+        long status = transfer.status;
+        if (status == 0) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+        if (status < 200 || status > 299) {
+            cascade::throw_http_error(static_cast<int>(status), detail::error_message(transfer.error_body),
+                                      retry_after, model_);
+        }
+        try {
+            return transfer.parser.finish();
+        } catch (...) {
+            rethrow_stream_error(std::current_exception());
+        }
+    }
+
 private:
+    std::string request_body(const std::string& question, bool stream) const {
+        nlohmann::json body{
+            {"model", model_},
+            {"messages", nlohmann::json::array({{{"role", "user"}, {"content", question}}})},
+            {"max_tokens", endpoint_.max_tokens},
+            {"temperature", 0},
+        };
+        if (endpoint_.logprobs) body["logprobs"] = true;
+        if (stream) {
+            body["stream"] = true;
+            body["stream_options"] = {{"include_usage", true}};
+        }
+        return body.dump();
+    }
+
+    // The shorter of the client's timeout and the time the cascade has left for this tier.
+    std::chrono::milliseconds timeout_for(const cascade::CallContext& context) const {
+        auto timeout = endpoint_.timeout;
+        if (context.remaining() < timeout) {
+            timeout = std::max(std::chrono::milliseconds(1),
+                               std::chrono::duration_cast<std::chrono::milliseconds>(context.remaining()));
+        }
+        return timeout;
+    }
+
+    std::unique_ptr<curl_slist, detail::ListDeleter> header_list(bool stream) const {
+        std::unique_ptr<curl_slist, detail::ListDeleter> headers(
+            curl_slist_append(nullptr, "Content-Type: application/json"));
+        if (stream) headers.reset(curl_slist_append(headers.release(), "Accept: text/event-stream"));
+        if (!endpoint_.api_key.empty()) {
+            headers.reset(curl_slist_append(headers.release(), ("Authorization: Bearer " + endpoint_.api_key).c_str()));
+        }
+        if (!headers) throw TransportError(model_ + ": libcurl could not build the request's headers");
+        return headers;
+    }
+
+    // The options both kinds of call set; the pool reset the handle after its previous call.
+    void set_common_options(CURL* h, const std::string& request, curl_slist* headers,
+                            std::chrono::milliseconds timeout, std::string& retry_after, char* error_text) const {
+        curl_easy_setopt(h, CURLOPT_URL, url_.c_str());
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, request.c_str());
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.size()));
+        curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &detail::keep_retry_after);
+        curl_easy_setopt(h, CURLOPT_HEADERDATA, &retry_after);
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
+        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);  // timeouts without signals: safe with threads
+        curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error_text);
+    }
+
+    [[noreturn]] void throw_transfer_error(CURLcode code, const char* error_text, bool too_large, bool past_deadline,
+                                           std::chrono::milliseconds timeout) const {
+        const std::string why = error_text[0] != '\0' ? error_text : curl_easy_strerror(code);
+        if (too_large) {
+            throw ResponseTooLarge(model_ + ": response larger than " + std::to_string(endpoint_.max_response_bytes) +
+                                   " bytes (" + endpoint_.max_response_bytes_name + "); stopped there");
+        }
+        if (code == CURLE_OPERATION_TIMEDOUT || past_deadline) {
+            throw TimedOut(model_ + ": no answer within " + std::to_string(timeout.count()) + " ms (" +
+                           (past_deadline ? std::string("stopped at the deadline") : why) + ")");
+        }
+        if (code == CURLE_ABORTED_BY_CALLBACK) throw TransportError(model_ + ": cancelled, another tier answered");
+        throw TransportError(model_ + ": cannot reach " + url_ + ": " + why);
+    }
+
+    // The parser's errors with the model's name in front, of the same type (a cut stream stays a
+    // cascade::StreamCut); an error the server sent in the stream is rethrown as it is.
+    [[noreturn]] void rethrow_stream_error(const std::exception_ptr& error) const {
+        try {
+            std::rethrow_exception(error);
+        } catch (const cascade::StreamCut& e) {
+            throw cascade::StreamCut(model_ + ": " + e.what(), e.event(), e.offset());
+        } catch (const cascade::MalformedStream& e) {
+            throw cascade::MalformedStream(model_ + ": " + e.what(), e.event(), e.offset());
+        }
+    }
+
+    // What a stopped stream produced, for the cascade to charge (see stream()).
+    static cascade::ChatCompletion partial(const detail::StreamTransfer& transfer, const std::string& question) {
+        cascade::ChatCompletion completion = transfer.parser.completion();
+        if (!completion.usage) {
+            const std::size_t scored = completion.choices.empty() ? 0 : completion.choices.front().token_logprobs.size();
+            completion.usage = cascade::TokenUsage{detail::estimated_prompt_tokens(question),
+                                                   static_cast<std::uint64_t>(std::max(scored, transfer.chunks))};
+        }
+        return completion;
+    }
+
     Endpoint endpoint_;
     std::string model_;
     std::string url_;
+    std::shared_ptr<detail::HandlePool> pool_;
+};
+
+/// A ChatClient that streams, as a cascade model: `ChatCompletion(const std::string& question,
+/// cascade::TokenSink&, const cascade::CallContext&)` (see ChatClient::stream). A type of its own,
+/// because a cascade calls a model that can answer whole that way, not streamed.
+///
+///     auto mini = cascade::tier("mini", StreamingChatClient(ChatClient(endpoint, "gpt-4o-mini")),
+///                               cascade::verify::mean_token_prob(), 0.8)
+///                     .with_early_exit(cascade::verify::stop_when_min_prob_below(0.05));
+class StreamingChatClient {
+public:
+    explicit StreamingChatClient(ChatClient client) : client_(std::move(client)) {}
+
+    [[nodiscard]] const ChatClient& client() const noexcept { return client_; }
+
+    cascade::ChatCompletion operator()(const std::string& question, cascade::TokenSink& sink,
+                                       const cascade::CallContext& context) const {
+        return client_.stream(question, sink, context);
+    }
+
+private:
+    ChatClient client_;
 };
 
 }  // namespace openai_cascade

@@ -39,6 +39,10 @@ struct Config {
     std::chrono::milliseconds retry_delay{500};
     /// Start the frontier alongside a cheap call that has not answered by then; empty: never.
     std::optional<std::chrono::milliseconds> hedge_after;
+    /// Streamed: the cheap stream stops at a token less likely than this.
+    double stream_min_prob = 0.25;
+    /// Streamed: the longest wait for the cheap stream's next token.
+    std::chrono::milliseconds stall_limit{5000};
 };
 
 namespace detail {
@@ -122,6 +126,8 @@ inline Config config_from_environment() {
     if (detail::variable("CASCADE_HEDGE_AFTER_MS")) {
         config.hedge_after = std::chrono::milliseconds(detail::integer_or("CASCADE_HEDGE_AFTER_MS", 0, 0, 3600000));
     }
+    config.stream_min_prob = detail::number_or("CASCADE_STREAM_MIN_PROB", 0.25, 0.0, 1.0);
+    config.stall_limit = std::chrono::milliseconds(detail::integer_or("CASCADE_STALL_MS", 5000, 1, 3600000));
     return config;
 }
 

@@ -3,7 +3,8 @@
 // to the cheap model first; its answer is kept when the mean probability of its tokens reaches
 // CASCADE_MIN_CONFIDENCE, otherwise the frontier model answers. Rate limits, server errors,
 // timeouts and malformed responses are retried or escalated; every call is priced from its
-// token counts.
+// token counts. With --stream the answers stream: tokens are printed as they come, and the cheap
+// model's stream is stopped mid-answer when a token's probability drops or it starts to refuse.
 //
 //     export CASCADE_CHEAP_MODEL=gpt-4o-mini CASCADE_FRONTIER_MODEL=gpt-4o OPENAI_API_KEY=...
 //     openai_cascade "What is the capital of France?"
@@ -16,6 +17,7 @@
 #include <fstream>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -30,12 +32,17 @@
 
 namespace {
 
-constexpr const char* usage_text = R"(usage: openai_cascade [--json] [--file QUESTIONS] [QUESTION ...]
+constexpr const char* usage_text = R"(usage: openai_cascade [--json] [--stream | --pass-through] [--file QUESTIONS] [QUESTION ...]
 
 Answers each question (from the command line, and one per line from QUESTIONS, "-" for stdin)
 with a cheap-first cascade over an OpenAI-compatible /chat/completions endpoint.
 
-  --json   one JSON object per question, then a summary object, instead of text
+  --json          one JSON object per question, then a summary object, instead of text
+  --stream        stream the answers ("stream": true): the cheap model's stream is stopped as soon
+                  as a token's probability falls below CASCADE_STREAM_MIN_PROB or it opens with a
+                  refusal, and the answer is printed once it is accepted
+  --pass-through  as --stream, but tokens are printed as they come; when the cheap answer is
+                  stopped or rejected, what was printed is taken back and the frontier's follows
 
 Settings (environment):
   CASCADE_CHEAP_MODEL      the cheap model, tried first (required)
@@ -53,12 +60,17 @@ Settings (environment):
                            (default 16777216, 16 MiB)
   CASCADE_HEDGE_AFTER_MS   start the frontier too when the cheap model has not answered by then
                            (default: no hedging)
+  CASCADE_STREAM_MIN_PROB  with --stream: stop the cheap stream at a token less likely than this
+                           (default 0.25)
+  CASCADE_STALL_MS         with --stream: stop the cheap stream when no token came for this long
+                           (default 5000)
 
 Exit status: 0 when every question got an answer, 1 when some did not, 2 for bad usage or settings.
 )";
 
 struct Arguments {
     bool json = false;
+    std::optional<cascade::StreamMode> stream;  // empty: answers come whole
     std::vector<std::string> questions;
 };
 
@@ -86,6 +98,10 @@ Arguments parse_arguments(int argc, char** argv) {
         const std::string arg = argv[i];
         if (arg == "--json") {
             args.json = true;
+        } else if (arg == "--stream" || arg == "--pass-through") {
+            const auto mode = arg == "--stream" ? cascade::StreamMode::buffered : cascade::StreamMode::pass_through;
+            if (args.stream && *args.stream != mode) throw UsageError("--stream and --pass-through exclude each other");
+            args.stream = mode;
         } else if (arg == "--file") {
             if (i + 1 >= argc) throw UsageError("--file needs a path");
             read_questions(argv[++i], args.questions);
@@ -117,6 +133,28 @@ std::string dollars(double value) {
     return text;
 }
 
+double milliseconds(std::chrono::nanoseconds t) { return std::chrono::duration<double, std::milli>(t).count(); }
+
+// Prints a streamed answer as its tokens come: a take-back (pass-through mode) is shown as a note
+// and a fresh line, as a terminal cannot unprint.
+struct StreamPrinter {
+    bool quiet = false;  // --json: nothing printed
+    bool started = false;
+
+    void operator()(const cascade::StreamEvent& e) {
+        if (quiet) return;
+        if (!started) {
+            std::cout << "    ";
+            started = true;
+        }
+        if (e.kind == cascade::StreamEventKind::token) {
+            std::cout << e.chunk.text << std::flush;
+        } else {
+            std::cout << "  [taken back: " << e.discarded_tokens << " tokens of " << e.tier << "]\n    " << std::flush;
+        }
+    }
+};
+
 nlohmann::json attempts_json(const cascade::Trace& trace) {
     auto attempts = nlohmann::json::array();
     for (const cascade::Attempt& a : trace) {
@@ -125,6 +163,12 @@ nlohmann::json attempts_json(const cascade::Trace& trace) {
         if (a.confidence) item["confidence"] = *a.confidence;
         if (!a.error.empty()) item["error"] = a.error;
         if (!a.note.empty()) item["note"] = a.note;
+        if (a.stream.streamed) {
+            nlohmann::json stream{{"tokens", a.stream.tokens}};
+            if (a.stream.first_token) stream["first_token_ms"] = milliseconds(*a.stream.first_token);
+            if (a.stream.stopped_at_token) stream["stopped_at_token"] = *a.stream.stopped_at_token;
+            item["stream"] = std::move(stream);
+        }
         attempts.push_back(std::move(item));
     }
     return attempts;
@@ -153,7 +197,12 @@ Totals answer_all(Chain& chain, const Arguments& args, const openai_cascade::Con
     Totals totals;
     for (const std::string& question : args.questions) {
         retries.clear();
-        const auto result = chain.run(question);
+        if (args.stream && !args.json) std::cout << "[" << totals.questions + 1 << "] " << question << '\n';
+        StreamPrinter printer{args.json};
+        const auto result = args.stream ? chain.stream(question, [&printer](const cascade::StreamEvent& e) { printer(e); },
+                                                       *args.stream)
+                                        : chain.run(question);
+        if (printer.started) std::cout << '\n';
         ++totals.questions;
         totals.cost += result.cost();
         totals.escalations += result.escalations();
@@ -180,6 +229,7 @@ Totals answer_all(Chain& chain, const Arguments& args, const openai_cascade::Con
                                 {"escalations", result.escalations()},
                                 {"retries", retries.lines},
                                 {"attempts", attempts_json(result.trace())}};
+            if (result.first_token_latency()) line["first_token_ms"] = milliseconds(*result.first_token_latency());
             if (answered) {
                 line["answer"] = std::string(cascade::response_text(result.value()));
                 line["tier"] = std::string(result.tier());
@@ -189,14 +239,20 @@ Totals answer_all(Chain& chain, const Arguments& args, const openai_cascade::Con
             std::cout << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
             continue;
         }
-        std::cout << "[" << totals.questions << "] " << question << '\n';
+        if (!args.stream) std::cout << "[" << totals.questions << "] " << question << '\n';
         if (answered) {
-            std::cout << "    " << cascade::response_text(result.value()) << '\n';
+            if (!args.stream) std::cout << "    " << cascade::response_text(result.value()) << '\n';
             char confidence[16];
             std::snprintf(confidence, sizeof confidence, "%.3f", result.confidence().value_or(0.0));
             std::cout << "    answered by " << result.tier() << " (" << result.value().model << "), confidence "
                       << confidence << ", cost " << dollars(result.cost()) << ", "
-                      << std::chrono::duration_cast<std::chrono::milliseconds>(result.latency()).count() << " ms\n";
+                      << std::chrono::duration_cast<std::chrono::milliseconds>(result.latency()).count() << " ms";
+            if (result.first_token_latency()) {
+                std::cout << ", first token after "
+                          << std::chrono::duration_cast<std::chrono::milliseconds>(*result.first_token_latency()).count()
+                          << " ms";
+            }
+            std::cout << '\n';
         } else {
             std::cout << "    no answer: every tier failed\n";
         }
@@ -224,33 +280,43 @@ int answer_questions(const Arguments& args, const openai_cascade::Config& config
     const std::chrono::nanoseconds longest_wait =
         std::max<std::chrono::nanoseconds>(std::chrono::seconds(20), config.retry_delay);
     const cascade::RetryPolicy policy{config.attempts, config.retry_delay, longest_wait, 2.0, 0.2};
-    auto cheap = cascade::with_retry(ChatClient(config.endpoint, config.cheap.model), policy, retryable)
-                     .with_event_hook(note_retry, "cheap");
-    auto frontier = cascade::with_retry(ChatClient(config.endpoint, config.frontier.model), policy, retryable)
-                        .with_event_hook(note_retry, "frontier");
-
     // A cheap answer needs text, a natural end and confident tokens. The frontier's threshold is
     // 0: its answer is final (even an empty or cut one, which its confidence of 0 then shows).
     const auto check = [] {
         return cascade::verify::all_of(cascade::verify::non_empty(), cascade::verify::not_truncated(),
                                        cascade::verify::mean_token_prob());
     };
-    auto cheap_tier = cascade::tier("cheap", std::move(cheap), check(), config.min_confidence,
-                                    cascade::price_per_token(config.cheap.prices));
-    auto frontier_tier =
-        cascade::tier("frontier", std::move(frontier), check(), 0.0, cascade::price_per_token(config.frontier.prices));
-
-    Totals totals;
-    if (config.hedge_after) {
-        // A slow cheap call gets company: the frontier starts too, the first good answer wins, and
-        // the loser's HTTP transfer is aborted (chat_client.hpp checks cancel_requested()).
-        cascade::Cascade chain{cascade::with_hedge_after(std::move(cheap_tier), *config.hedge_after),
-                               std::move(frontier_tier)};
-        totals = answer_all(chain, args, config, retries);
-    } else {
+    // The same cascade over clients that answer whole or stream (StreamingChatClient).
+    const auto answer_with = [&](auto cheap_client, auto frontier_client) {
+        auto cheap = cascade::with_retry(std::move(cheap_client), policy, retryable).with_event_hook(note_retry, "cheap");
+        auto frontier =
+            cascade::with_retry(std::move(frontier_client), policy, retryable).with_event_hook(note_retry, "frontier");
+        // A streamed cheap answer is stopped at its first unlikely token or at the opening of a
+        // refusal (either would be rejected at the end anyway), and when it stalls; the frontier
+        // is never stopped early: its answer is final. Both are ignored for a client that does
+        // not stream.
+        auto cheap_tier =
+            cascade::tier("cheap", std::move(cheap), check(), config.min_confidence,
+                          cascade::price_per_token(config.cheap.prices))
+                .with_early_exit(cascade::verify::stop_when_any(
+                    cascade::verify::stop_when_min_prob_below(config.stream_min_prob), cascade::verify::stop_on_refusal()))
+                .with_stall_limit(config.stall_limit);
+        auto frontier_tier = cascade::tier("frontier", std::move(frontier), check(), 0.0,
+                                           cascade::price_per_token(config.frontier.prices));
+        if (config.hedge_after) {
+            // A slow cheap call gets company: the frontier starts too, the first good answer wins,
+            // and the loser's HTTP transfer is aborted (chat_client.hpp checks cancel_requested()).
+            cascade::Cascade chain{cascade::with_hedge_after(std::move(cheap_tier), *config.hedge_after),
+                                   std::move(frontier_tier)};
+            return answer_all(chain, args, config, retries);
+        }
         cascade::Cascade chain{std::move(cheap_tier), std::move(frontier_tier)};
-        totals = answer_all(chain, args, config, retries);
-    }
+        return answer_all(chain, args, config, retries);
+    };
+    const ChatClient cheap_client(config.endpoint, config.cheap.model);
+    const ChatClient frontier_client(config.endpoint, config.frontier.model);
+    const Totals totals = args.stream ? answer_with(StreamingChatClient(cheap_client), StreamingChatClient(frontier_client))
+                                      : answer_with(cheap_client, frontier_client);
 
     if (args.json) {
         std::cout << nlohmann::json{{"summary",

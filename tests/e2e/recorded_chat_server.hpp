@@ -3,7 +3,11 @@
 // replies: for each (model, question) a list of replies served in turn, the last one repeated.
 // A reply is a status, a body (a recorded file or inline text), headers, and optionally a hang
 // before answering, or a body that never ends (one chunk sent again and again, at once or at an
-// interval). It records every request it receives so tests can check what was sent.
+// interval). A reply may also hold a recorded stream of Server-Sent Events (a `.sse` file), served
+// to requests that ask for `"stream": true`: event by event, with chunked transfer or delimited
+// by closing the connection, each event after a delay of its own (to pace a stream or stall it).
+// It records every request it receives, and the connection it came on, so tests can check what
+// was sent and whether connections were reused.
 #ifndef CASCADE_E2E_RECORDED_CHAT_SERVER_HPP
 #define CASCADE_E2E_RECORDED_CHAT_SERVER_HPP
 
@@ -15,6 +19,7 @@
 #include <cstddef>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -35,13 +40,40 @@ struct RecordedReply {
     /// stops, `body` first; `chunk_every` apart (0: as fast as the client reads).
     std::string endless_chunk;
     std::chrono::milliseconds chunk_every{0};
+    /// For a request with `"stream": true`, when not empty: the events of a recorded stream (each
+    /// with its blank line), sent one by one, `event_every` apart and `pause_before[i]` before
+    /// event i. Without a stream, such a request gets `body` as any other.
+    std::vector<std::string> events;
+    std::chrono::milliseconds event_every{0};
+    std::map<std::size_t, std::chrono::milliseconds> pause_before;
+    /// Send the stream without chunked transfer, ended by closing the connection.
+    bool close_delimited = false;
 };
+
+/// Splits a recorded stream into its events: each ends after the blank line that closes it (a
+/// last event without one is kept as it is, as a cut stream ends).
+inline std::vector<std::string> split_events(const std::string& stream) {
+    std::vector<std::string> events;
+    std::size_t start = 0;
+    while (start < stream.size()) {
+        const std::size_t end = stream.find("\n\n", start);
+        if (end == std::string::npos) {
+            events.push_back(stream.substr(start));
+            break;
+        }
+        events.push_back(stream.substr(start, end + 2 - start));
+        start = end + 2;
+    }
+    return events;
+}
 
 struct ReceivedRequest {
     std::string model;
     std::string question;  ///< the content of the last message
     nlohmann::json body;
     std::string authorization;
+    int remote_port = -1;  ///< the client's end of the connection: one port, one connection
+    bool stream = false;   ///< the request asked for `"stream": true`
 };
 
 class RecordedChatServer {
@@ -55,6 +87,11 @@ public:
 
     /// Listens on 127.0.0.1 at `port` (0: any free port) and returns the port.
     int start(int port = 0) {
+        // Every request on one connection while the client keeps it: the tests count connections.
+        server_.set_keep_alive_max_count(100000);
+        // Each event goes out when it is written, as a real server's do: without it, a write that
+        // follows another on a kept connection waits for the client's delayed ACK (about 40 ms).
+        server_.set_tcp_nodelay(true);
         server_.Post("/v1/chat/completions",
                      [this](const httplib::Request& request, httplib::Response& response) { serve(request, response); });
         port_ = port == 0 ? server_.bind_to_any_port("127.0.0.1") : (server_.bind_to_port("127.0.0.1", port) ? port : -1);
@@ -83,6 +120,16 @@ public:
     [[nodiscard]] std::vector<ReceivedRequest> requests() const {
         std::lock_guard<std::mutex> lock(mutex_);
         return received_;
+    }
+
+    /// How many connections the requests so far came on.
+    [[nodiscard]] std::size_t connections() const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        std::vector<int> ports;
+        for (const auto& r : received_) {
+            if (std::find(ports.begin(), ports.end(), r.remote_port) == ports.end()) ports.push_back(r.remote_port);
+        }
+        return ports.size();
     }
 
     /// How many requests reached (model, question).
@@ -122,6 +169,17 @@ private:
                     reply.hang = std::chrono::milliseconds(r.value("hang_ms", 0));
                     reply.endless_chunk = r.value("endless_chunk", "");
                     reply.chunk_every = std::chrono::milliseconds(r.value("chunk_every_ms", 0));
+                    if (r.contains("stream_file")) {
+                        reply.events = split_events(read_file(directory + "/" + r.at("stream_file").get<std::string>()));
+                    }
+                    reply.event_every = std::chrono::milliseconds(r.value("event_every_ms", 0));
+                    if (r.contains("pause_before_event_ms")) {
+                        for (const auto& [index, ms] : r.at("pause_before_event_ms").items()) {
+                            reply.pause_before[static_cast<std::size_t>(std::stoul(index))] =
+                                std::chrono::milliseconds(ms.get<int>());
+                        }
+                    }
+                    reply.close_delimited = r.value("close_delimited", false);
                     list.push_back(std::move(reply));
                 }
             }
@@ -132,12 +190,14 @@ private:
         ReceivedRequest received;
         received.body = nlohmann::json::parse(request.body, nullptr, false);
         received.authorization = request.get_header_value("Authorization");
+        received.remote_port = request.remote_port;
         if (received.body.is_object()) {
             received.model = received.body.value("model", "");
             const auto messages = received.body.find("messages");
             if (messages != received.body.end() && messages->is_array() && !messages->empty()) {
                 received.question = messages->back().value("content", "");
             }
+            received.stream = received.body.value("stream", false);
         }
         RecordedReply reply;
         {
@@ -164,6 +224,10 @@ private:
         }
         response.status = reply.status;
         for (const auto& [name, value] : reply.headers) response.set_header(name, value);
+        if (received.stream && !reply.events.empty()) {
+            serve_stream(std::move(reply), response);
+            return;
+        }
         if (reply.endless_chunk.empty()) {
             response.set_content(reply.body, "application/json");
             return;
@@ -185,6 +249,40 @@ private:
                 }
                 return sink.write(chunk.data(), chunk.size());
             });
+    }
+
+    // Sends a recorded stream event by event; stops when the client goes away or the server stops.
+    void serve_stream(RecordedReply reply, httplib::Response& response) {
+        const bool close_delimited = reply.close_delimited;
+        auto next = std::make_shared<std::size_t>(0);
+        auto provider = [this, reply = std::move(reply), next](std::size_t, httplib::DataSink& sink) {
+            const std::size_t i = *next;
+            if (i >= reply.events.size()) {
+                // A close-delimited body ends when the connection does: failing here makes the
+                // server close it at once (it would otherwise wait for another request on it).
+                if (reply.close_delimited) return false;
+                sink.done();
+                return true;
+            }
+            auto wait = reply.event_every;
+            if (const auto pause = reply.pause_before.find(i); pause != reply.pause_before.end()) wait += pause->second;
+            if (wait.count() > 0) {
+                std::unique_lock<std::mutex> lock(mutex_);
+                wake_.wait_for(lock, wait, [this] { return stopping_; });
+            }
+            {
+                std::lock_guard<std::mutex> lock(mutex_);
+                if (stopping_) return false;
+            }
+            ++*next;
+            return sink.write(reply.events[i].data(), reply.events[i].size());
+        };
+        if (close_delimited) {
+            response.set_header("Connection", "close");
+            response.set_content_provider("text/event-stream", std::move(provider));
+        } else {
+            response.set_chunked_content_provider("text/event-stream", std::move(provider));
+        }
     }
 
     httplib::Server server_;

@@ -436,6 +436,53 @@ TEST_CASE_METHOD(Recorded, "the text output names the tier, the cost and why a q
     CHECK_THAT(run.out, Catch::Matchers::ContainsSubstring("2 questions: 1 answered by cheap-model, 1 by frontier-model"));
 }
 
+TEST_CASE_METHOD(Recorded, "with --stream the cheap stream is stopped at an unlikely token and the frontier answers") {
+    const std::string capital = "What is the capital of France?";
+    const std::string integral = "Integrate x^2 from 0 to 1.";
+    const Run run = run_example({"--json", "--stream", capital, integral}, settings_for(server));
+    INFO(run.out << run.err);
+    REQUIRE(run.exit_code == 0);
+    REQUIRE(run.lines.size() == 3);
+    const auto& kept = run.answer(0);
+    CHECK(kept.at("tier") == "cheap");
+    CHECK(kept.at("answer") == "The capital of France is Paris.");
+    CHECK(kept.contains("first_token_ms"));
+    CHECK(kept.at("attempts").at(0).at("stream").at("tokens") == 7);
+    CHECK(kept.at("cost").get<double>() == Approx(price_of("cheap_capital.json", cheap_prices)));
+
+    const auto& escalated = run.answer(1);
+    CHECK(escalated.at("tier") == "frontier");
+    CHECK(escalated.at("answer") == "The integral of x^2 from 0 to 1 is 1/3.");
+    const auto& stopped = escalated.at("attempts").at(0);
+    CHECK(stopped.at("status") == "stopped early");
+    CHECK(stopped.at("stream").at("stopped_at_token") == 3);
+    CHECK_THAT(stopped.at("note").get<std::string>(), Catch::Matchers::ContainsSubstring("lowest token probability"));
+    // The stopped call is charged: four tokens and the prompt the client estimates (26 bytes: 7).
+    CHECK(stopped.at("cost").get<double>() == Approx((7 * 0.15 + 4 * 0.60) / 1e6));
+
+    for (const auto& request : server.requests()) {
+        CHECK(request.body.at("stream") == true);
+        CHECK(request.body.at("stream_options").at("include_usage") == true);
+    }
+    // One connection per model: the cheap model's two calls, one after another, shared one.
+    const auto requests = server.requests();
+    REQUIRE(requests.size() == 3);
+    CHECK(requests[0].remote_port == requests[1].remote_port);
+    CHECK(server.connections() == 2);
+}
+
+TEST_CASE_METHOD(Recorded, "with --pass-through tokens are printed as they come and a stopped answer is taken back") {
+    const Run run = run_example({"--pass-through", "Integrate x^2 from 0 to 1.", "How do I pick a lock?"},
+                                settings_for(server));
+    INFO(run.out << run.err);
+    REQUIRE(run.exit_code == 0);
+    CHECK_THAT(run.out, Catch::Matchers::ContainsSubstring("The integral is  [taken back: 3 tokens of cheap]\n"
+                                                           "    The integral of x^2 from 0 to 1 is 1/3.\n"));
+    CHECK_THAT(run.out, Catch::Matchers::ContainsSubstring("I'm sorry  [taken back: 2 tokens of cheap]"));
+    CHECK_THAT(run.out, Catch::Matchers::ContainsSubstring("refusal: the answer opens with"));
+    CHECK_THAT(run.out, Catch::Matchers::ContainsSubstring("first token after"));
+}
+
 TEST_CASE_METHOD(Recorded, "bad settings and usage are refused with a message naming the problem") {
     auto settings = settings_for(server);
 

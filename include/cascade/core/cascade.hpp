@@ -135,15 +135,19 @@ public:
     /// stream() with limits of its own instead of the cascade's.
     template <class Request, class OnStream>
     auto stream(const Request& request, OnStream&& on_stream, StreamMode mode, const Limits& limits) {
-        static_assert(std::is_invocable_v<std::remove_reference_t<OnStream>&, const StreamEvent&>,
-                      "cascade::Cascade::stream: the caller's sink must be callable as "
-                      "void(const cascade::StreamEvent&)");
-        if constexpr (detail::cascade_accepts<Request, Tiers...>()) {
+        constexpr bool sink_fits = std::is_invocable_v<std::remove_reference_t<OnStream>&, const StreamEvent&>;
+        static_assert(sink_fits, "cascade::Cascade::stream: the caller's sink must be callable as "
+                                 "void(const cascade::StreamEvent&)");
+        if constexpr (!sink_fits) {
+            return Result<detail::RefusedRequest>{};
+        } else if constexpr (detail::cascade_accepts<Request, Tiers...>()) {
             using Response = detail::model_response_t<typename detail::first_of<Tiers...>::type::model_type, Request>;
             if (&limits != &options_.limits) check_limits(limits);
             using Sink = std::remove_reference_t<OnStream>;
+            // The sink goes through a void*; the cast back restores its constness.
             detail::StreamChannel channel(
-                &on_stream, [](void* sink, const StreamEvent& e) { (*static_cast<Sink*>(sink))(e); }, mode);
+                const_cast<void*>(static_cast<const void*>(&on_stream)),
+                [](void* sink, const StreamEvent& e) { (*static_cast<Sink*>(sink))(e); }, mode);
             Result<Response> result;
             run_into(result, request, limits, nullptr, &channel);
             add_skipped(detail::ResultAccess<Response>::trace(result));
@@ -262,6 +266,7 @@ private:
         f_tokens,
         f_first_tokens,
         f_first_token_ns,
+        f_charged_failures,    // failed calls that were charged all the same (a stream that broke midway)
         tier_fields
     };
     static constexpr std::size_t f_fallbacks = tier_count * tier_fields;
@@ -484,11 +489,11 @@ private:
             if (no_hedge.empty() && race<I, Response>(request, result, held, progress, a, context, no_hedge)) {
                 return !progress.done;
             }
-            auto [answer, cost_failed] = detail::attempt<Response>(t, request, context, a);
+            [[maybe_unused]] auto [answer, cost_failed, returned] = detail::attempt<Response>(t, request, context, a);
             a.note = a.note.empty() ? std::move(no_hedge) : no_hedge + "; " + a.note;
             conclude<I>(result, held, progress, a, answer, cost_failed);
         } else {
-            auto [answer, cost_failed] = detail::attempt<Response>(t, request, context, a);
+            [[maybe_unused]] auto [answer, cost_failed, returned] = detail::attempt<Response>(t, request, context, a);
             conclude<I>(result, held, progress, a, answer, cost_failed);
         }
         return !progress.done;
@@ -564,7 +569,7 @@ private:
         }
 
         context.cancel_flag = race.cancel_flag(Side::primary);
-        auto [answer, cost_failed] = detail::attempt<Response>(t, request, context, a);
+        auto [answer, cost_failed, returned] = detail::attempt<Response>(t, request, context, a);
         const TimePoint finished = progress.timed ? now() : progress.last;
         a.latency = finished - progress.last;
         if (const auto limit = t.time_limit(); limit && a.latency > *limit && a.status != AttemptStatus::model_error) {
@@ -573,7 +578,7 @@ private:
         }
         bool answered_loser = false;
         if (race.finish(Side::primary, a.status == AttemptStatus::accepted)) {
-            answered_loser = lose(a, answer, names_[B]);
+            answered_loser = lose(a, answer, names_[B], returned);
         }
         if (options_.on_event) emit(detail::tier_event(EventKind::tier_finished, a.tier, I, &a));
         helper.join();  // the backup, if started, has returned: its entry is complete
@@ -652,7 +657,7 @@ private:
                 outcome.answer.reset();
             }
             if (race.finish(Side::backup, b.status == AttemptStatus::accepted)) {
-                backup.answered_loser = lose(b, outcome.answer, names_[B - 1]);
+                backup.answered_loser = lose(b, outcome.answer, names_[B - 1], outcome.returned);
             }
             backup.answer = std::move(outcome.answer);
             backup.cost_failed = outcome.cost_failed;
@@ -666,10 +671,15 @@ private:
     // answer is dropped and what it did goes to the note. True when its model had answered, so
     // that its cost is a real call's (for the mean cost).
     template <class Response>
-    static bool lose(Attempt& a, std::optional<Response>& answer, const std::string& winner) {
-        const bool answered = a.status != AttemptStatus::model_error;
+    static bool lose(Attempt& a, std::optional<Response>& answer, const std::string& winner, bool returned) {
+        // A stream stopped by the lost race returned what it had, and was charged for it.
+        const bool answered = returned || a.status != AttemptStatus::model_error;
         std::string what = "lost the race to " + winner + ": ";
-        what += to_string(a.status);
+        if (a.stream.streamed && a.status == AttemptStatus::model_error && returned) {
+            what += "its stream stopped after " + detail::count_of(a.stream.tokens, "token");
+        } else {
+            what += to_string(a.status);
+        }
         a.note = a.note.empty() ? std::move(what) : what + "; " + a.note;
         a.status = AttemptStatus::cancelled;
         answer.reset();
@@ -716,7 +726,8 @@ private:
     // returned, has no real cost to learn from).
     [[nodiscard]] std::uint64_t answered_calls(std::size_t tier) const noexcept {
         return count(tier, f_accepted) + count(tier, f_rejected) + count(tier, f_verifier_errors) +
-               count(tier, f_timeouts) + count(tier, f_cancelled_answered);
+               count(tier, f_timeouts) + count(tier, f_cancelled_answered) + count(tier, f_stopped) +
+               count(tier, f_charged_failures);
     }
 
     // A time plus a duration, held at TimePoint::max() instead of overflowing for huge limits.
@@ -797,6 +808,7 @@ private:
         }
         counters.add(base + status_field, 1);
         if (answered_loser) counters.add(base + f_cancelled_answered, 1);
+        if (a.status == AttemptStatus::model_error && a.cost > 0.0) counters.add(base + f_charged_failures, 1);
         if (cost_failed) counters.add(base + f_cost_errors, 1);
         // A call at the tier's fixed price, the common case, adds the parts split once for all.
         const Label& label = labels_[tier];

@@ -40,6 +40,17 @@ public:
         std::move(static_cast<Base&>(*this)).with_cost_estimate(dollars);
         return std::move(*this);
     }
+    /// As Tier::with_early_exit; the hedge is kept.
+    template <class Rule>
+    HedgedTier&& with_early_exit(Rule rule) && {
+        std::move(static_cast<Base&>(*this)).with_early_exit(std::move(rule));
+        return std::move(*this);
+    }
+    /// As Tier::with_stall_limit; the hedge is kept.
+    HedgedTier&& with_stall_limit(std::chrono::nanoseconds limit) && {
+        std::move(static_cast<Base&>(*this)).with_stall_limit(limit);
+        return std::move(*this);
+    }
 
 private:
     std::chrono::nanoseconds hedge_after_;

@@ -246,12 +246,18 @@ private:
 
     template <class Request, class OnStream>
     auto stream_checked(const Request& request, OnStream& on_stream, StreamMode mode, const Limits* limits) {
-        static_assert(std::is_invocable_v<OnStream&, const StreamEvent&>,
-                      "cascade::Router::stream: the caller's sink must be callable as "
-                      "void(const cascade::StreamEvent&)");
-        detail::StreamChannel channel(
-            &on_stream, [](void* sink, const StreamEvent& e) { (*static_cast<OnStream*>(sink))(e); }, mode);
-        return run_checked(request, limits, &channel);
+        constexpr bool sink_fits = std::is_invocable_v<OnStream&, const StreamEvent&>;
+        static_assert(sink_fits, "cascade::Router::stream: the caller's sink must be callable as "
+                                 "void(const cascade::StreamEvent&)");
+        if constexpr (!sink_fits) {
+            return Result<detail::RefusedRequest>{};
+        } else {
+            // The sink goes through a void*; the cast back restores its constness.
+            detail::StreamChannel channel(
+                const_cast<void*>(static_cast<const void*>(&on_stream)),
+                [](void* sink, const StreamEvent& e) { (*static_cast<OnStream*>(sink))(e); }, mode);
+            return run_checked(request, limits, &channel);
+        }
     }
 
     template <class Request>
@@ -335,6 +341,10 @@ private:
         const auto scored = Clock::now();
         routed.scorer_latency_ = scored - start;
         run_route<Response>(route, request, limits, routed, scored, channel);
+        if (const auto first_token = routed.first_token_latency()) {
+            // From the query's start, as its latency: scoring included.
+            detail::ResultAccess<Response>::set_first_token(routed, *first_token + routed.scorer_latency_);
+        }
 
         const Result<Response>& result = routed;
         auto& counters = counters_->this_thread();

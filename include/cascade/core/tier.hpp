@@ -109,10 +109,11 @@ public:
     ///                     .with_early_exit(cascade::verify::stop_when_mean_prob_below(0.6, 8));
     template <class Rule>
     Tier&& with_early_exit(Rule rule) && {
-        static_assert(std::is_invocable_r_v<std::optional<std::string>, const Rule&, const StreamState&>,
-                      "cascade::Tier::with_early_exit: the rule must be callable as "
-                      "std::optional<std::string>(const cascade::StreamState&) on a const object");
-        stream_.early_exit = std::move(rule);
+        constexpr bool fits = std::is_invocable_r_v<std::optional<std::string>, const Rule&, const StreamState&> &&
+                              !std::is_convertible_v<std::invoke_result_t<const Rule&, const StreamState&>, bool>;
+        static_assert(fits, "cascade::Tier::with_early_exit: the rule must be callable as "
+                            "std::optional<std::string>(const cascade::StreamState&) on a const object");
+        if constexpr (fits) stream_.early_exit = std::move(rule);
         return std::move(*this);
     }
 
@@ -276,6 +277,7 @@ template <class Response>
 struct AttemptOutcome {
     std::optional<Response> answer;  // the model's answer when it gave one, accepted or not
     bool cost_failed = false;        // the cost function failed, or the cost was above max_dollars
+    bool returned = false;           // the model returned (a stopped stream too), and was charged on it
 };
 
 
@@ -307,8 +309,9 @@ inline void judge(TierT& tier, const Request& request, const Response& answer_va
                     attempt.cost += verdict.extra_cost;
                 } else {
                     outcome.cost_failed = true;
-                    attempt.note = "verifier's extra cost " + std::to_string(verdict.extra_cost) +
-                                   " is invalid (counted as $0)";
+                    const std::string invalid =
+                        "verifier's extra cost " + std::to_string(verdict.extra_cost) + " is invalid (counted as $0)";
+                    attempt.note = attempt.note.empty() ? invalid : attempt.note + "; " + invalid;
                 }
                 if (!verdict.note.empty()) {
                     attempt.note = attempt.note.empty() ? std::move(verdict.note)
@@ -389,6 +392,7 @@ AttemptOutcome<Response> call_streaming_tier(TierT& tier, const Request& request
     if (!session.rule_failure().empty()) attempt.note = session.rule_failure();
     using Stop = StreamSession::Stop;
     const Stop stop = session.stop();
+    outcome.returned = answer.has_value();
     if (stop == Stop::none && answer) {
         judge(tier, request, *answer, attempt, outcome);
         charge(tier, request, *answer, attempt, outcome);
@@ -409,10 +413,19 @@ AttemptOutcome<Response> call_streaming_tier(TierT& tier, const Request& request
         charge(tier, request, *answer, attempt, outcome);
         answer.reset();
     } else if (attempt.stream.tokens > 0) {
-        outcome.cost_failed = true;
-        charge_failed_cost(attempt, tier.cost_estimate(),
-                           "the stream ended with an exception after " + std::to_string(attempt.stream.tokens) +
-                               " tokens, so its cost is unknown");
+        // The stream produced tokens, so the call is paid for: a tier priced per call is charged
+        // what it states a call costs (its estimate, else its price); for one priced per answer
+        // what it cost is unknown, and the estimate stands in for it, as a cost error.
+        const std::string how = "the stream ended with an exception after " + count_of(attempt.stream.tokens, "token");
+        if constexpr (std::is_same_v<typename TierT::cost_type, FixedCost>) {
+            const double dollars = tier.cost_estimate().value_or(0.0);
+            attempt.cost += dollars;
+            attempt.note += (attempt.note.empty() ? "" : "; ") + how + " (charged a call's price, $" +
+                            describe_dollars(dollars) + ")";
+        } else {
+            outcome.cost_failed = true;
+            charge_failed_cost(attempt, tier.cost_estimate(), how + ", so its cost is unknown");
+        }
     }
     return outcome;
 }
@@ -440,6 +453,7 @@ inline AttemptOutcome<Response> call_tier(TierT& tier, const Request& request, c
             record_thrown(attempt, AttemptStatus::model_error, "model threw: ");
             return outcome;
         }
+        outcome.returned = true;
         judge(tier, request, *answer, attempt, outcome);
         charge(tier, request, *answer, attempt, outcome);
         return outcome;

@@ -28,8 +28,9 @@ namespace cascade {
 ///     registry.add("mini", call_mini, confidence, cascade::price_per_call(2e-4));
 ///     registry.add(cascade::tier("big", call_big, cascade::price_per_call(5e-3)).with_time_limit(10s));
 ///
-/// Every tier's model must take `const Request&` (and optionally a cascade::CallContext) and
-/// return `Response`. A registered tier is shared by the cascades configured from the registry,
+/// Every tier's model must take `const Request&` (and optionally a cascade::TokenSink, to stream,
+/// and a cascade::CallContext) and return `Response`; a streaming tier keeps its early-exit rule
+/// and stall limit (`add(cascade::tier(...).with_early_exit(rule))`). A registered tier is shared by the cascades configured from the registry,
 /// and lives as long as the longest of them (or the registry): its callables are called by each,
 /// as a Cascade's are when run() is called from several threads.
 ///

@@ -101,7 +101,8 @@ struct fmt::formatter<cascade::Routed<Response>> {
 };
 
 /// `mini: 100 calls, 80 accepted, 15 rejected, 5 model errors, 0 verifier errors, $0.020000, 12.345 ms`;
-/// timeouts, cost errors, hedge backups and cancelled calls are listed when there are any.
+/// timeouts, cost errors, hedge backups, cancelled calls, early stops and streamed calls are listed
+/// when there are any.
 template <>
 struct fmt::formatter<cascade::TierStats> {
     constexpr auto parse(format_parse_context& ctx) -> decltype(ctx.begin()) { return spec.parse(ctx); }
@@ -114,6 +115,11 @@ struct fmt::formatter<cascade::TierStats> {
         if (t.cost_errors) out = fmt::format_to(out, ", {} cost errors", t.cost_errors);
         if (t.hedges) out = fmt::format_to(out, ", {} as hedge backup", t.hedges);
         if (t.cancelled) out = fmt::format_to(out, ", {} cancelled", t.cancelled);
+        if (t.stopped_early) out = fmt::format_to(out, ", {} stopped early", t.stopped_early);
+        if (t.streamed) {
+            out = fmt::format_to(out, ", {} streamed ({} tokens, first after {:.3f} ms on average)", t.streamed, t.tokens,
+                                 cascade::detail::millis(t.mean_first_token()));
+        }
         return fmt::format_to(out, ", ${:.6f}, {:.3f} ms", t.cost, cascade::detail::millis(t.latency));
     }
     cascade::detail::TraceSpec spec;

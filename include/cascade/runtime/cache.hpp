@@ -273,6 +273,9 @@ private:
             return *hit;
         }
         Response answer = detail::call_model(model_, request, context, sink);
+        // A stream cut short (stopped by its rule, stalled, past its deadline) returned a partial
+        // answer, which the cascade never takes: it must not be served later as a whole one.
+        if (sink != nullptr && sink->stop_requested()) return answer;
         if constexpr (detail::cache_takes_context<Cache>::value) {
             cache_->put(std::move(key), answer, context);
         } else {

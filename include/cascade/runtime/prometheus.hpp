@@ -95,6 +95,17 @@ public:
                   labels, *s.baseline_cost);
         }
         counter(p + "_latency_seconds_total", "Query time, summed over queries.", labels, detail::seconds(s.latency));
+        counter(p + "_first_tokens_total", "Streamed queries whose caller got a first token.", labels, s.first_tokens);
+        counter(p + "_first_token_seconds_total",
+                "Time from a streamed query's start to its caller's first token, summed over those queries.", labels,
+                detail::seconds(s.first_token_total));
+        const std::pair<const char*, std::chrono::nanoseconds> first_token_quantiles[] = {
+            {"0.5", s.first_token_p50}, {"0.9", s.first_token_p90}, {"0.99", s.first_token_p99}};
+        for (const auto& [q, value] : first_token_quantiles) {
+            gauge(p + "_first_token_quantile_seconds",
+                  "Quantiles of the time to a streamed query's first token, to within 12.5%.", with(labels, "quantile", q),
+                  detail::seconds(value));
+        }
         for (const TierStats& t : s.tiers) {
             const MetricLabels l = with(labels, "tier", t.name);
             counter(p + "_tier_calls_total", "Calls to the tier's model.", l, t.calls);
@@ -103,7 +114,17 @@ public:
             counter(p + "_tier_model_errors_total", "Calls whose model threw.", l, t.model_errors);
             counter(p + "_tier_verifier_errors_total", "Calls whose verifier failed.", l, t.verifier_errors);
             counter(p + "_tier_cost_errors_total", "Calls whose cost function failed.", l, t.cost_errors);
+            counter(p + "_tier_timeouts_total", "Calls past the tier's time limit, or streams that stalled.", l,
+                    t.timeouts);
             counter(p + "_tier_cancelled_total", "Calls that lost a hedge race.", l, t.cancelled);
+            counter(p + "_tier_stopped_early_total", "Streams the tier's early-exit rule stopped mid-answer.", l,
+                    t.stopped_early);
+            counter(p + "_tier_streamed_total", "Calls that streamed.", l, t.streamed);
+            counter(p + "_tier_tokens_total", "Chunks the tier's streams produced.", l, t.tokens);
+            counter(p + "_tier_first_tokens_total", "Streamed calls that produced a first chunk.", l, t.first_tokens);
+            counter(p + "_tier_first_token_seconds_total",
+                    "Time from a streamed call's start to its first chunk, summed over those calls.", l,
+                    detail::seconds(t.first_token_total));
             counter(p + "_tier_cost_dollars_total", "Dollars spent at the tier.", l, t.cost);
             counter(p + "_tier_latency_seconds_total", "Time spent at the tier, summed over calls.", l,
                     detail::seconds(t.latency));

@@ -7,6 +7,7 @@
 #include <cascade/cascade.hpp>
 #include <cascade/integration/chat_completion.hpp>
 #include <cascade/runtime/retry.hpp>
+#include <cascade/verify.hpp>
 #include <cascade/verify/calibration_map.hpp>
 
 #include <chrono>
@@ -61,6 +62,12 @@ cascade::ChatReply chat_mini(const Question& q);
 extern const std::vector<cascade::verify::LabelledScore> labelled;
 extern const std::vector<std::string> logged_prompts;
 extern const std::vector<double> needed_strong;
+
+// Streaming: a model that hands its tokens to a sink, a big one answering alike, and the screen.
+cascade::ChatReply stream_mini(const Question& q, cascade::TokenSink& sink);
+cascade::ChatReply chat_big(const Question& q);
+void show(std::string_view text);
+void retract(std::size_t tokens);
 
 // An OpenAI-compatible endpoint.
 struct PostedChat {

@@ -77,7 +77,7 @@ public:
                 taken_back = take_back(tier, name);
                 owner_.store(no_owner, std::memory_order_release);
             }
-            return taken_back;
+            return heard(taken_back);
         }
         if (owner != no_owner && owner != static_cast<int>(tier)) {
             taken_back = take_back(static_cast<std::size_t>(owner), owner_name);
@@ -85,7 +85,7 @@ public:
         owner_.store(static_cast<int>(tier), std::memory_order_release);
         if (b.marks.empty()) {
             if (!whole_text.empty()) send_token(tier, name, TokenChunk{whole_text, std::nullopt});
-            return taken_back;
+            return heard(taken_back);
         }
         std::size_t begin = b.shown == 0 ? 0 : b.marks[b.shown - 1].end;
         for (std::size_t i = b.shown; i < b.marks.size(); ++i) {
@@ -96,7 +96,7 @@ public:
             begin = m.end;
         }
         b.shown = b.marks.size();
-        return taken_back;
+        return heard(taken_back);
     }
 
     // The tier whose tokens the caller holds, if any (for its name in a discard).
@@ -126,6 +126,12 @@ private:
     };
 
     TimePoint now() const { return now_ != nullptr && *now_ ? (*now_)() : std::chrono::steady_clock::now(); }
+
+    // A take-back the caller heard: none once its sink has failed.
+    std::optional<Discarded> heard(std::optional<Discarded> taken_back) const noexcept {
+        if (sink_failed()) return std::nullopt;
+        return taken_back;
+    }
 
     Discarded take_back(std::size_t tier, std::string_view name) {
         Buffer& b = buffers_[tier];

@@ -111,9 +111,10 @@ private:
     }
 
     bool past_deadline(TimePoint t, std::chrono::nanoseconds elapsed) {
-        if (context_.deadline == TimePoint::max() || t < context_.deadline) return false;
+        // A chunk at the deadline is on time, as an answer at the time limit is.
+        if (context_.deadline == TimePoint::max() || t <= context_.deadline) return false;
         stop_at(Stop::deadline, state_.tokens(), elapsed,
-                "stream passed its deadline after " + std::to_string(state_.tokens()) + " tokens");
+                "stream passed its deadline after " + count_of(state_.tokens(), "token"));
         return true;
     }
 
