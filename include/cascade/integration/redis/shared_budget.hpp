@@ -70,11 +70,11 @@ struct SharedBudgetOptions {
     /// lease ran out is charged as a late settle. One delayed longer than this (its process cut
     /// off from Redis that long) is charged all the same, as an unknown settle. At least `lease`.
     std::chrono::milliseconds reclaimed_retention{std::chrono::hours(24)};
-    /// How long the ids of settled reservations are kept, so that a settle sent again after its
-    /// answer was lost is known for a duplicate and not charged twice. A retry that comes later
-    /// than this (its process cut off from Redis that long after the first one landed) is charged
-    /// again, as an unknown settle. The server keeps each id for this long, about 120 bytes each:
-    /// at 1000 settles a second, 10 minutes hold about 70 MB. At least `lease`.
+    /// How long the ids of delivered batches of settles are kept, so that a batch sent again
+    /// after its answer was lost is known for a duplicate and not charged twice. A retry that
+    /// comes later than this (its process cut off from Redis that long after the first one
+    /// landed) is charged again, as unknown settles. The server keeps one id a batch (up to
+    /// settle_batch settles), about 100 bytes, for this long. At least `lease`.
     std::chrono::milliseconds settled_retention{std::chrono::minutes(10)};
     /// How long the destructor waits for queued settles to reach Redis; the rest are counted
     /// (SharedBudgetStats::undelivered_settles) and reported to `on_event`.
@@ -93,8 +93,9 @@ struct SharedBudgetStats : BudgetStats {
     std::uint64_t leases = 0;            ///< reservations open on the server now, in every process
     std::uint64_t late_settles = 0;      ///< settles of reservations whose lease had run out: charged anyway
     /// settles whose reservation the server did not know (it lost the grant: a crash before the
-    /// write reached the disk, a replica promoted before it had it; or the id of a reclaimed or
-    /// settled reservation was no longer kept): charged anyway, since the money was spent
+    /// write reached the disk, a replica promoted before it had it; or the id of a reclaimed
+    /// reservation or of a delivered batch was no longer kept): charged anyway, since the money
+    /// was spent
     std::uint64_t unknown_settles = 0;
     std::uint64_t leases_reclaimed = 0;  ///< leases that ran out and whose money went back to the budget
     // This process's counters:
@@ -151,8 +152,9 @@ struct SharedBudgetStats : BudgetStats {
 /// memory, ...); only a server that lost the budget's state makes them dropped, counted and
 /// reported. Until one is delivered (within
 /// SharedBudgetOptions::settle_delay while Redis answers), its reservation still holds the
-/// estimate, so a reserve made meanwhile sees that much less left. Each is idempotent: a retry
-/// after a lost answer finds its id among the settled and is not charged twice. A settle whose
+/// estimate, so a reserve made meanwhile sees that much less left. Each is idempotent: a batch
+/// sent again after a lost answer (the same settles under the same id) finds its id among the
+/// delivered batches and is not charged twice. A settle whose
 /// reservation the server does not know at all is charged (SharedBudgetStats::unknown_settles):
 /// the money was spent, and a server that lost the grant (see docs/redis.md on persistence) must
 /// not lose the spend too. flush() waits until the queue is delivered; the destructor waits at most
@@ -173,8 +175,8 @@ struct SharedBudgetStats : BudgetStats {
 ///     reservation, scored by its expiry (milliseconds, server time);
 ///   - `cascade:{budget:prod}:reclaimed`, a sorted set: the members whose lease ran out, scored by
 ///     when, kept for SharedBudgetOptions::reclaimed_retention;
-///   - `cascade:{budget:prod}:settled`, a sorted set: the members settled, scored by when, kept
-///     for SharedBudgetOptions::settled_retention.
+///   - `cascade:{budget:prod}:settled`, a sorted set: the ids of the batches of settles
+///     delivered, scored by when, kept for SharedBudgetOptions::settled_retention.
 ///
 /// **Limits.** Lua counts in doubles, exact below 2^53: the limit is at most 2^53 - 1
 /// nano-dollars (about $9.007e6), and every counter stops there (BudgetStats::saturated).
@@ -351,7 +353,7 @@ public:
     [[nodiscard]] const std::string& leases_key() const noexcept { return leases_key_; }
     /// The sorted set of reclaimed reservations, kept for late settles.
     [[nodiscard]] const std::string& reclaimed_key() const noexcept { return reclaimed_key_; }
-    /// The sorted set of settled reservations, kept to know a retried settle.
+    /// The sorted set of delivered batches of settles, kept to know a batch sent again.
     [[nodiscard]] const std::string& settled_key() const noexcept { return settled_key_; }
 
     /// The server's totals and this process's counters: one round trip, which also gives back
@@ -487,6 +489,14 @@ private:
         int size;
         [[nodiscard]] std::string_view view() const noexcept { return {text, static_cast<std::size_t>(size)}; }
     };
+    // A batch of settles as the server keeps it once delivered: "<nonce>-b<number>".
+    [[nodiscard]] Member batch_id(std::uint64_t number) const noexcept {
+        Member m{};
+        m.size = std::snprintf(m.text, sizeof m.text, "%016llx-b%llx", static_cast<unsigned long long>(nonce_),
+                               static_cast<unsigned long long>(number));
+        return m;
+    }
+
     [[nodiscard]] Member member(std::uint64_t id, std::uint64_t nano) const noexcept {
         Member m{};
         m.size = std::snprintf(m.text, sizeof m.text, "%016llx-%llx:%llu", static_cast<unsigned long long>(nonce_),
@@ -649,13 +659,15 @@ private:
     // charge it); any other failure keeps it for another try, `why` saying what failed: an
     // error may be passing (a failover's read-only replica, out of memory, a cluster moving the
     // slot), and a settle given up is money spent that the budget would hand out again.
-    Delivery deliver(const Item* items, std::size_t count, std::string& why) {
+    Delivery deliver(const Item* items, std::size_t count, std::uint64_t batch_number, std::string& why) {
         try {
             std::vector<Member> members(count);
             std::vector<std::string> costs(count);
             std::vector<std::string_view> args;
-            args.reserve(1 + 3 * count);
+            args.reserve(2 + 3 * count);
             args.push_back(settled_ms_);
+            const Member batch = batch_id(batch_number);
+            args.push_back(batch.view());
             static constexpr std::string_view kinds[] = {"s", "e", "r"};
             for (std::size_t i = 0; i < count; ++i) {
                 members[i] = member(items[i].id, items[i].held);
@@ -714,6 +726,7 @@ private:
                                                              std::chrono::milliseconds(5), std::chrono::milliseconds(200));
         const auto longest_pause = std::max<clock::duration>(first_pause, std::chrono::seconds(1));
         auto retry_pause = first_pause;
+        std::uint64_t batch_number = 1;
         bool failing = false;  // the last delivery failed: the outage was reported
         std::unique_lock<std::mutex> lock(mutex_);
         worker_running_ = true;
@@ -759,7 +772,9 @@ private:
             const std::size_t n = std::min(options_.settle_batch, batch.size() - sent);
             lock.unlock();
             std::string why;
-            const Delivery outcome = deliver(batch.data() + sent, n, why);
+            // A batch tried again is the same batch, same settles and same number: the server
+            // knows it for delivered when only its answer was lost.
+            const Delivery outcome = deliver(batch.data() + sent, n, batch_number, why);
             if (outcome == Delivery::dropped) drop(n, why);
             if (outcome == Delivery::retry && !failing) {
                 failing = true;  // reported once, until a delivery goes through
@@ -781,6 +796,7 @@ private:
             }
             failing = false;
             retry_pause = first_pause;
+            ++batch_number;
             sent += n;
             handled_ += n;
             drained_.notify_all();

@@ -119,19 +119,22 @@ return -1 - math.max(left, 0)
 }
 
 // Settles or releases a batch of reservations: moves each one's amount from reserved to spent
-// (or back), once. Atomic, so that a settle retried after a lost answer finds its id among the
-// settled and is not charged twice.
-// ARGV: how long the ids of settled reservations are kept (ms), then triples of member, cost in
-// nano-dollars, kind ('s', 'e' or 'r'). A member found among the leases is settled; one found
-// among the reclaimed is charged late; one found among the settled was charged already (a retry
-// after a lost answer) and is not charged again. A settle found in none of the three is charged
-// all the same and counted in unknown_settles: its reservation was granted (the process holds
-// it), so the server lost the grant (a crash before its write reached the disk, a replica
-// promoted before it had it) or kept the id shorter than the retry took; the money was spent
-// either way. A release found in none is not charged: its reservation was never granted (a
-// reserve whose answer was lost), or the release is a retry.
-// Each settle's id is kept in `settled`, scored by when; the ids older than the retention go,
-// twice as many a call as it adds, so the set keeps pace.
+// (or back), once. Atomic, so that a batch sent again after a lost answer finds its id among the
+// delivered batches and is not charged twice.
+// ARGV: how long the ids of delivered batches are kept (ms), the batch's id (unique to the
+// process and the batch; a batch sent again, after a lost answer, keeps its id and its
+// settles), then triples of member, cost in nano-dollars, kind ('s', 'e' or 'r'). A batch whose
+// id is kept was delivered already: nothing is charged again, and its settles are counted as
+// duplicates. Otherwise each member found among the leases is settled; one found among the
+// reclaimed is charged late. A settle found in neither is charged all the same and counted in
+// unknown_settles: its reservation was granted (the process holds it), so the server lost the
+// grant (a crash before its write reached the disk, a replica promoted before it had it) or the
+// lease was reclaimed longer ago than reclaimed_retention; the money was spent either way. A
+// release found in neither is not charged: its reservation was never granted (a reserve whose
+// answer was lost).
+// The batch's id is kept in `settled`, scored by when: one entry a batch, not a settle, so a
+// settle costs the server two commands. Ids older than the retention go, up to 32 a call, well
+// ahead of the one it adds.
 // Returns {settled, of which late, duplicates, of which unknown, releases found in none}, or
 // {-1, 0, 0, 0, 0} without a state.
 inline const Script& budget_settle_script() {
@@ -139,14 +142,21 @@ inline const Script& budget_settle_script() {
 local v = redis.call('HMGET', state, 'limit', 'spent', 'reserved', 'overruns', 'overrun', 'cost_errors', 'late_settles',
                      'unknown_settles')
 if not v[1] then return {-1, 0, 0, 0, 0} end
+local batch = ARGV[2]
+if redis.call('ZSCORE', settled, batch) then
+  local settles = 0
+  for i = 5, #ARGV, 3 do
+    if ARGV[i] ~= 'r' then settles = settles + 1 end
+  end
+  return {0, 0, settles, 0, 0}
+end
 local spent, reserved, overruns, overrun = num(v[2]), num(v[3]), num(v[4]), num(v[5])
 local errors, late, unknown = num(v[6]), num(v[7]), num(v[8])
 local now = now_ms()
-local old = redis.call('ZRANGEBYSCORE', settled, '-inf', int(now - tonumber(ARGV[1])), 'LIMIT', 0,
-                       int(2 * (#ARGV - 1) / 3 + 16))
+local old = redis.call('ZRANGEBYSCORE', settled, '-inf', int(now - tonumber(ARGV[1])), 'LIMIT', 0, 32)
 if #old > 0 then redis.call('ZREMRANGEBYRANK', settled, 0, #old - 1) end
-local settled_n, lates, duplicates, unknowns, unmatched = 0, 0, 0, 0, 0
-for i = 2, #ARGV, 3 do
+local settled_n, lates, unknowns, unmatched = 0, 0, 0, 0
+for i = 3, #ARGV, 3 do
   local member, cost, kind = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
   local held = held_by(member)
   local charge = false
@@ -161,8 +171,6 @@ for i = 2, #ARGV, 3 do
     end
   elseif kind == 'r' then
     unmatched = unmatched + 1
-  elseif redis.call('ZSCORE', settled, member) then
-    duplicates = duplicates + 1
   else
     charge = true
     unknown = add(unknown, 1)
@@ -170,7 +178,6 @@ for i = 2, #ARGV, 3 do
   end
   if charge then
     settled_n = settled_n + 1
-    redis.call('ZADD', settled, int(now), member)
     spent = add(spent, cost)
     if cost > held then
       overruns = add(overruns, 1)
@@ -179,10 +186,11 @@ for i = 2, #ARGV, 3 do
     if kind == 'e' then errors = add(errors, 1) end
   end
 end
+redis.call('ZADD', settled, int(now), batch)
 redis.call('HSET', state, 'spent', int(spent), 'reserved', int(reserved), 'overruns', int(overruns),
            'overrun', int(overrun), 'cost_errors', int(errors), 'late_settles', int(late), 'unknown_settles', int(unknown))
 if saturated then redis.call('HSET', state, 'saturated', '1') end
-return {settled_n, lates, duplicates, unknowns, unmatched}
+return {settled_n, lates, 0, unknowns, unmatched}
 )lua");
     return script;
 }
