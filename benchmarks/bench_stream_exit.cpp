@@ -163,7 +163,7 @@ void run_chain(const cascade::OutcomeLog& log, const std::string& cheap, const s
     const double threshold =
         confidences[static_cast<std::size_t>(config.escalate * static_cast<double>(confidences.size() - 1))];
     const double threshold_prob = std::exp(threshold);
-    cascade::EarlyExitOptions options;
+    cascade::EarlyExitReplayOptions options;
     options.output_price_ratio = {output_price_ratio(cheap)};
     options.reference = big;
     const std::vector<Rule> rules = rules_for(threshold_prob);
@@ -178,7 +178,7 @@ void run_chain(const cascade::OutcomeLog& log, const std::string& cheap, const s
     for (int s = 1; s <= config.seeds; ++s) {
         const cascade::TokenTraces traces = generate(log, cheap, config, static_cast<std::uint64_t>(s));
         const cascade::EarlyExitReplay replay(log, traces, {cheap, big}, {threshold}, options);
-        const cascade::EarlyExitPolicy whole = replay.whole_answer();
+        const cascade::EarlyExitReplayResult whole = replay.whole_answer();
         whole_quality = whole.quality;
         whole_tokens = whole.tokens_passed_on;
         whole_cost = whole.cost;
@@ -187,7 +187,7 @@ void run_chain(const cascade::OutcomeLog& log, const std::string& cheap, const s
         escalated = static_cast<double>(whole.tiers[0].passed_on);
         queries = replay.table().query_count();
         for (std::size_t r = 0; r < rules.size(); ++r) {
-            const cascade::EarlyExitPolicy p = replay.run({rules[r].rule});
+            const cascade::EarlyExitReplayResult p = replay.run({rules[r].rule});
             Sum& sum = sums[r];
             const double points = 100.0 * (p.quality - whole.quality);
             sum.tokens_ratio += p.tokens_passed_on / whole.tokens_passed_on;

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
-// Streaming over loopback: what a cascade adds to the time to first token, and what reusing a
-// connection saves, with the openai_cascade example's client (libcurl) against the end-to-end
-// tests' recorded server (cpp-httplib), both in this process, on 127.0.0.1.
+// Streaming over loopback: what a cascade adds to the time to first token, what reusing a
+// connection saves, and how soon a silent transfer ends once its sink asks it to stop, with the
+// openai_cascade example's client (libcurl) against the end-to-end tests' recorded server
+// (cpp-httplib), both in this process, on 127.0.0.1.
 //
 //     bench_streaming_loopback [CALLS]        (default 400)
 //
@@ -13,6 +14,16 @@
 //    machine's state. Medians.
 // 2. The time of one whole call (not streamed) when each call reuses the client's connection,
 //    against a new connection for each call (a new client each time). Alternating; medians.
+// 3. How late a silent transfer ends after its sink starts saying stop_requested() (250 to 700 ms
+//    after the call began, 50 ms later each round, as a stall limit or a deadline would; the easy
+//    interface checks a new transfer once about 200 ms in, then once a second): the streaming
+//    client, which drives libcurl's multi interface and checks the sink every 20 ms while no data
+//    comes, against the same streamed request on libcurl's easy interface with the sink checked in
+//    its progress callback (the client's way before). Two silences: a stream that stalls after
+//    three tokens, and a server that sends no byte, headers included. Alternating; medians of 20
+//    calls each, a new server each round.
+#include <curl/curl.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -65,6 +76,52 @@ struct FirstToken {
             [](void*) { return false; });
     }
 };
+
+// A sink that asks to stop from `at` on, as a stall limit or a deadline would.
+struct StopAt {
+    Clock::time_point at{};
+    cascade::TokenSink sink() {
+        return cascade::TokenSink(
+            this, [](void*, const cascade::TokenChunk&) { return cascade::StreamControl::go_on; },
+            [](void* self) { return Clock::now() >= static_cast<StopAt*>(self)->at; });
+    }
+};
+
+// The baseline of part 3: the streamed request on curl_easy_perform, the body thrown away, the
+// sink checked in the progress callback, which libcurl calls about once a second while nothing
+// arrives.
+Clock::time_point easy_interface_stream(const std::string& url, const std::string& model, const std::string& question,
+                                        StopAt& stop) {
+    const std::string body = nlohmann::json{
+        {"model", model},
+        {"messages", nlohmann::json::array({{{"role", "user"}, {"content", question}}})},
+        {"stream", true}}.dump();
+    CURL* h = curl_easy_init();
+    curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
+    curl_easy_setopt(h, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body.c_str());
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 20000L);
+    curl_easy_setopt(
+        h, CURLOPT_WRITEFUNCTION, +[](char*, std::size_t size, std::size_t count, void*) { return size * count; });
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(
+        h, CURLOPT_XFERINFOFUNCTION, +[](void* data, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+            return Clock::now() >= static_cast<StopAt*>(data)->at ? 1 : 0;
+        });
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, &stop);
+    const CURLcode code = curl_easy_perform(h);
+    const auto end = Clock::now();
+    curl_slist_free_all(headers);
+    curl_easy_cleanup(h);
+    if (code != CURLE_ABORTED_BY_CALLBACK) {
+        std::fprintf(stderr, "the easy-interface baseline ended otherwise than stopped: %s\n",
+                     curl_easy_strerror(code));
+        std::exit(1);
+    }
+    return end;
+}
 
 void report(const char* what, const std::vector<double>& base, const char* base_name, const std::vector<double>& other,
             const char* other_name) {
@@ -150,6 +207,48 @@ int main(int argc, char** argv) {
     }
     report("one whole call (not streamed)", with_reuse, "reusing the client's connection", without,
            "a new connection per call");
-    std::printf("connections the server saw: %zu (for %zu requests)\n", server.connections(), server.requests().size());
+    std::printf("connections the server saw: %zu (for %zu requests)\n\n", server.connections(),
+                server.requests().size());
+    server.stop();
+
+    // 3. How late a silent transfer ends after the stop request. A server per round: each stopped
+    // call leaves one of its threads waiting out the recorded pause until the server stops.
+    struct Silence {
+        const char* name;
+        std::string model;
+        std::string question;
+        std::vector<double> easy, client;
+    };
+    Silence silences[] = {{"stalled after 3 tokens", "cheap-model", "Explain photosynthesis in one sentence.", {}, {}},
+                          {"no byte from the server", "frontier-model", "What is the largest planet?", {}, {}}};
+    for (int round = 0; round < 20; ++round) {
+        const auto stop_after = std::chrono::milliseconds(250 + 50 * (round % 10));
+        e2e::RecordedChatServer silent(RECORDED_DIR);
+        silent.start();
+        openai_cascade::Endpoint quiet;
+        quiet.base_url = silent.base_url();
+        quiet.timeout = std::chrono::seconds(20);
+        for (Silence& s : silences) {
+            StopAt easy_stop;
+            easy_stop.at = Clock::now() + stop_after;
+            const auto easy_end =
+                easy_interface_stream(quiet.base_url + "/chat/completions", s.model, s.question, easy_stop);
+            s.easy.push_back(ms(easy_end - easy_stop.at));
+
+            StopAt client_stop;
+            auto sink = client_stop.sink();
+            client_stop.at = Clock::now() + stop_after;
+            try {
+                (void)StreamingChatClient(ChatClient(quiet, s.model))(s.question, sink, no_limits);
+            } catch (const cascade::StreamStopped&) {  // stopped before its first token
+            }
+            s.client.push_back(ms(Clock::now() - client_stop.at));
+        }
+    }
+    for (const Silence& s : silences) {
+        const std::string what = std::string("stop delay, ") + s.name + " (from the stop request to the call's end)";
+        report(what.c_str(), s.easy, "easy interface, progress callback", s.client,
+               "streaming client (multi, 20 ms polls)");
+    }
     return 0;
 }

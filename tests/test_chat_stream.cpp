@@ -460,6 +460,54 @@ TEST_CASE("a sink's stop is reported by feed, ends the reading, and makes finish
     CHECK(std::is_base_of_v<cascade::NotRetryable, cascade::StreamStopped>);
 }
 
+TEST_CASE("a stopped stream's partial reply counts the tokens that came, to be charged") {
+    const std::string stream = logprob_stream();
+    cascade::ChatStreamParser parser;
+    std::size_t heard = 0;
+    CHECK(parser.feed(stream, [&heard](const cascade::TokenChunk&) {
+        return ++heard == 2 ? cascade::StreamControl::stop : cascade::StreamControl::go_on;
+    }) == cascade::StreamControl::stop);
+    REQUIRE(parser.stopped());
+    const cascade::ChatCompletion partial = parser.partial();
+    REQUIRE(partial.choices.size() == 1);
+    // The chunk that holds the second token holds the third too: the text has both.
+    CHECK(partial.choices[0].text == "Paris \"\u00e9\"");
+    REQUIRE(partial.usage.has_value());
+    CHECK(partial.usage->completion_tokens == 2);  // the tokens the sink took
+    CHECK(partial.usage->prompt_tokens == 0);      // reported only at a stream's end
+    CHECK_THROWS_AS(parser.finish(), cascade::StreamStopped);
+}
+
+TEST_CASE("a sink is not polled once the answer is complete, so a late [DONE] is no stall") {
+    const std::string stream = logprob_stream();
+    const std::size_t finish_at = stream.find("\"finish_reason\":\"stop\"");
+    REQUIRE(finish_at != std::string::npos);
+    const std::size_t after_finish = stream.find("\n\n", finish_at) + 2;
+    struct Owner {
+        bool stop_now = false;
+        std::size_t polls = 0;
+    } owner;
+    const cascade::TokenSink sink(
+        &owner, [](void*, const cascade::TokenChunk&) { return cascade::StreamControl::go_on; },
+        [](void* o) {
+            auto* self = static_cast<Owner*>(o);
+            ++self->polls;
+            return self->stop_now;
+        });
+    cascade::ChatStreamParser parser;
+    CHECK(parser.feed(std::string_view(stream).substr(0, after_finish), sink) == cascade::StreamControl::go_on);
+    const std::size_t polls = owner.polls;
+    CHECK(polls > 0);
+    // The usage and [DONE] come late: the sink would call that a stall, but the answer is whole.
+    owner.stop_now = true;
+    CHECK(parser.feed(std::string_view(stream).substr(after_finish), sink) == cascade::StreamControl::go_on);
+    CHECK(owner.polls == polls);
+    CHECK_FALSE(parser.stopped());
+    const cascade::ChatCompletion done = parser.finish();
+    REQUIRE(done.usage.has_value());
+    CHECK(done.usage->prompt_tokens == 12);
+}
+
 TEST_CASE("feed takes a callable that returns nothing, and finish is called once") {
     std::string text;
     cascade::ChatStreamParser parser;

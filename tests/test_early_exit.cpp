@@ -408,16 +408,16 @@ TEST_CASE("the rules refuse bad arguments, naming the function and the value") {
 }
 
 TEST_CASE("the ready-made rules and their combinations are early-exit rules") {
-    static_assert(v::is_early_exit_rule_v<v::ProbStopRule>);
-    static_assert(v::is_early_exit_rule_v<v::RefusalStopRule>);
-    static_assert(v::is_early_exit_rule_v<v::MatchStopRule>);
-    static_assert(v::is_early_exit_rule_v<v::LengthStopRule>);
-    static_assert(v::is_early_exit_rule_v<v::CalibratedStopRule<v::CalibrationMap>>);
-    static_assert(v::is_early_exit_rule_v<decltype(v::stop_when_any(v::stop_after_tokens(1)))>);
-    static_assert(v::is_early_exit_rule_v<decltype(v::stop_when_all(v::stop_after_tokens(1)))>);
-    static_assert(v::is_early_exit_rule_v<decltype(v::after_tokens(1, v::stop_after_tokens(1)))>);
-    static_assert(!v::is_early_exit_rule_v<int>);
-    static_assert(!v::is_early_exit_rule_v<std::function<bool(const cascade::StreamState&)>>);
+    static_assert(cascade::is_early_exit_rule_v<v::ProbStopRule>);
+    static_assert(cascade::is_early_exit_rule_v<v::RefusalStopRule>);
+    static_assert(cascade::is_early_exit_rule_v<v::MatchStopRule>);
+    static_assert(cascade::is_early_exit_rule_v<v::LengthStopRule>);
+    static_assert(cascade::is_early_exit_rule_v<v::CalibratedStopRule<v::CalibrationMap>>);
+    static_assert(cascade::is_early_exit_rule_v<decltype(v::stop_when_any(v::stop_after_tokens(1)))>);
+    static_assert(cascade::is_early_exit_rule_v<decltype(v::stop_when_all(v::stop_after_tokens(1)))>);
+    static_assert(cascade::is_early_exit_rule_v<decltype(v::after_tokens(1, v::stop_after_tokens(1)))>);
+    static_assert(!cascade::is_early_exit_rule_v<int>);
+    static_assert(!cascade::is_early_exit_rule_v<std::function<bool(const cascade::StreamState&)>>);
     CHECK(first_firing(v::stop_when_any(v::stop_after_tokens(1)), {text("a")}).token == 1);
 }
 

@@ -154,7 +154,7 @@ TEST_CASE("with no rule, the early-exit replay is replay_cascade's cascade") {
     const std::vector<double> thresholds(chain.size() - 1, 0.5);
     const cascade::ReplayResult expected = cascade::replay_cascade(table, chain, thresholds);
     const cascade::EarlyExitReplay replay(log, traces, chain, thresholds);
-    const cascade::EarlyExitPolicy whole = replay.whole_answer();
+    const cascade::EarlyExitReplayResult whole = replay.whole_answer();
     CHECK(whole.quality == expected.quality);
     CHECK(whole.total_cost == expected.total_cost);
     CHECK(whole.answered == expected.answered);
@@ -162,7 +162,7 @@ TEST_CASE("with no rule, the early-exit replay is replay_cascade's cascade") {
     // A rule that never fires changes nothing; one per tier but the last.
     std::vector<cascade::EarlyExitRule> never(chain.size() - 1,
                                               [](const cascade::StreamState&) { return std::optional<std::string>(); });
-    const cascade::EarlyExitPolicy same = replay.run(never);
+    const cascade::EarlyExitReplayResult same = replay.run(never);
     CHECK(same.quality == whole.quality);
     CHECK(same.total_cost == whole.total_cost);
     CHECK(same.tokens_passed_on == whole.tokens_passed_on);
@@ -170,7 +170,7 @@ TEST_CASE("with no rule, the early-exit replay is replay_cascade's cascade") {
 
 TEST_CASE("a rule stops answers mid-stream: quality, pro rata cost, tokens and lost good answers") {
     const cascade::EarlyExitReplay replay(fixture_log(), fixture_traces(), {"small", "big"}, {0.5});
-    const cascade::EarlyExitPolicy whole = replay.whole_answer();
+    const cascade::EarlyExitReplayResult whole = replay.whole_answer();
     // Small answers q1 and q3; q2 and q4 go to big. $0.008 * 3 + $0.010 + $0.1 * 2.
     CHECK(whole.quality == 1.0);
     CHECK(whole.total_cost == approx(0.234));
@@ -180,9 +180,9 @@ TEST_CASE("a rule stops answers mid-stream: quality, pro rata cost, tokens and l
     CHECK(whole.tiers[0].untraced == 1);
     CHECK(whole.tiers[0].time_to_pass_ms == approx(500));  // (400 + 600) / 2
 
-    const cascade::EarlyExitPolicy early = replay.run({mean_below(0.5, 2)});
+    const cascade::EarlyExitReplayResult early = replay.run({mean_below(0.5, 2)});
     REQUIRE(early.tiers.size() == 1);
-    const cascade::EarlyExitTierStats& small = early.tiers[0];
+    const cascade::EarlyExitReplayTier& small = early.tiers[0];
     CHECK(small.called == 4);
     CHECK(small.stopped == 2);
     CHECK(small.stopped_good == 1);           // q3
@@ -203,11 +203,11 @@ TEST_CASE("a rule stops answers mid-stream: quality, pro rata cost, tokens and l
 }
 
 TEST_CASE("the output price ratio keeps the input paid in full; tokens_per_second times every token alike") {
-    cascade::EarlyExitOptions options;
+    cascade::EarlyExitReplayOptions options;
     options.output_price_ratio = {3.0};
     options.tokens_per_second = 10.0;
     const cascade::EarlyExitReplay replay(fixture_log(), fixture_traces(), {"small", "big"}, {0.5}, options);
-    const cascade::EarlyExitPolicy early = replay.run({mean_below(0.5, 2)});
+    const cascade::EarlyExitReplayResult early = replay.run({mean_below(0.5, 2)});
     // q2: (4 + 3*3) / (4 + 3*4); q3: (4 + 3*2) / (4 + 3*4).
     CHECK(early.total_cost == approx(0.008 + 0.008 * 13 / 16 + 0.1 + 0.008 * 10 / 16 + 0.1 + 0.010 + 0.1));
     // 100 ms a token: q2 300, q3 200, q4's 6 tokens 600.
@@ -234,7 +234,7 @@ TEST_CASE("the rule sees the stream's timing and stops a three-tier chain only w
         return mean_below(0.5, 2)(s);
     };
     const cascade::EarlyExitReplay replay(log, fixture_traces(), {"small", "mid", "big"}, {0.5, 2.0});
-    const cascade::EarlyExitPolicy early = replay.run({timing, cascade::EarlyExitRule()});
+    const cascade::EarlyExitReplayResult early = replay.run({timing, cascade::EarlyExitRule()});
     CHECK(early.tiers.size() == 2);
     CHECK(early.tiers[0].stopped == 2);
     CHECK(early.tiers[1].stopped == 0);    // no rule, and mid has no traces
@@ -258,7 +258,7 @@ TEST_CASE("the early-exit replay refuses traces and settings that do not fit the
     CHECK_THROWS_AS(cascade::EarlyExitReplay(log, traces, {"small"}, {}), std::invalid_argument);
     CHECK_THROWS_AS(cascade::EarlyExitReplay(log, traces, {"small", "big"}, {}), std::invalid_argument);
     CHECK_THROWS_AS(cascade::EarlyExitReplay(log, traces, {"small", "huge"}, {0.5}), std::invalid_argument);
-    cascade::EarlyExitOptions bad;
+    cascade::EarlyExitReplayOptions bad;
     bad.output_price_ratio = {0.0};
     CHECK_THROWS_WITH(cascade::EarlyExitReplay(log, traces, {"small", "big"}, {0.5}, bad),
                       ContainsSubstring("output_price_ratio[0]"));
@@ -267,7 +267,7 @@ TEST_CASE("the early-exit replay refuses traces and settings that do not fit the
 }
 
 TEST_CASE("the early-exit replay reports the reference model beside the policies") {
-    cascade::EarlyExitOptions options;
+    cascade::EarlyExitReplayOptions options;
     options.reference = "big";
     const cascade::EarlyExitReplay replay(fixture_log(), fixture_traces(), {"small", "big"}, {0.5}, options);
     CHECK(replay.reference_quality() == 0.75);

@@ -353,7 +353,7 @@ TEST_CASE("early exit: stops at the right token, traced, charged on the partial 
     REQUIRE(a.stream.stopped_at_token.has_value());
     CHECK(*a.stream.stopped_at_token == 2);
     CHECK(a.stream.stopped_after == 12ms);
-    CHECK(contains(a.describe(), "at token 2 after 12.000 ms"));
+    CHECK(contains(a.describe(), "at token 3 after 12.000 ms"));
     // The model heard the stop once and ended; the stopping token is produced, and charged.
     CHECK(mini.probe->stops_heard == 1);
     CHECK(mini.probe->chunks_sent == 3);
@@ -513,7 +513,7 @@ TEST_CASE("early exit: a rule that throws is noted, not asked again, and the ans
     CHECK(*asked == 2);
     const auto& a = r.trace()[0];
     CHECK(a.status == AttemptStatus::accepted);
-    CHECK(contains(a.note, "early-exit rule threw at token 1"));
+    CHECK(contains(a.note, "early-exit rule threw at token 2"));
     CHECK(contains(a.note, "rule bug"));
     CHECK(a.stream.tokens == 4);
     CHECK_FALSE(a.stream.stopped_at_token.has_value());
@@ -588,7 +588,7 @@ TEST_CASE("stall: a gap over the limit times the call out; never an answer; esca
     const auto& a = r.trace()[0];
     CHECK(a.status == AttemptStatus::timed_out);
     CHECK(contains(a.error, "stream stalled"));
-    CHECK(contains(a.error, "80.000 ms after token 1"));
+    CHECK(contains(a.error, "80.000 ms after token 2"));
     CHECK(contains(a.error, "the limit is 50.000 ms"));
     CHECK(a.stream.tokens == 2);
     REQUIRE(a.stream.stopped_at_token.has_value());
@@ -644,7 +644,7 @@ TEST_CASE("deadline: a tier's time limit passing mid-stream stops it", "[streami
     CHECK(r.tier() == "big");
     const auto& a = r.trace()[0];
     CHECK(a.status == AttemptStatus::timed_out);
-    CHECK(contains(a.error, "over the time limit of 100.000000 ms"));
+    CHECK(contains(a.error, "stream passed its deadline after 2 tokens"));  // its own reason, kept
     CHECK(a.stream.tokens == 2);
     REQUIRE(a.stream.stopped_at_token.has_value());
     CHECK(*a.stream.stopped_at_token == 2);
@@ -921,6 +921,7 @@ struct HedgeFlags {
     std::atomic<bool> backup_started{false};
     std::atomic<bool> backup_streamed{false};
     std::atomic<bool> waited_too_long{false};
+    std::atomic<bool> primary_streamed{false};
     std::atomic<int> primary_stops{0};
     std::atomic<int> backup_stops{0};
 };
@@ -930,6 +931,7 @@ auto slow_primary(std::shared_ptr<HedgeFlags> f) {
     return [f](const std::string&, cascade::TokenSink& sink) {
         std::string text = "m0";
         sink("m0");
+        f->primary_streamed = true;
         if (!eventually([&] { return f->backup_started.load(); })) f->waited_too_long = true;
         const auto until = std::chrono::steady_clock::now() + 10s;
         while (std::chrono::steady_clock::now() < until) {
@@ -950,6 +952,8 @@ TEST_CASE("hedging, pass-through: the primary's tokens, their take-back, then th
     auto f = std::make_shared<HedgeFlags>();
     auto backup = [f](const std::string&, cascade::TokenSink& sink) {
         f->backup_started = true;
+        // mini streams first, however late its thread runs on a busy machine
+        if (!eventually([&] { return f->primary_streamed.load(); })) f->waited_too_long = true;
         sink("good ");
         sink("backup");
         return std::string("good backup");
@@ -1274,3 +1278,150 @@ TEST_CASE("pass-through allocates nothing per token beyond amortized growth", "[
     CHECK(large - small <= 4);
 }
 #endif
+
+TEST_CASE("with_budget: a stream that throws after its first tokens is charged the estimate", "[streaming][wrappers]") {
+    // A client that ends a stopped (or cut) stream by throwing: the call produced tokens, so it
+    // was paid for; what it cost is unknown, and the budget charges the estimate, as the cascade
+    // does, instead of releasing the reservation.
+    cascade::ManualClock clock;
+    Streamer inner{toks({"good ", "but ", "wrong"}), clock, 1ms};
+    inner.throw_after_stop = true;
+    cascade::Budget budget(1.0);
+    auto priced = cascade::with_budget(inner, budget, 0.25);
+    cascade::Cascade c{options_on(clock),
+                       cascade::tier("mini", std::move(priced), good, 0.5, cascade::price_per_call(0.25))
+                           .with_early_exit(StopAt{2}),
+                       cascade::tier("big", [](const std::string&) { return std::string("good big"); })};
+    auto r = c.run(std::string("q"));
+    REQUIRE(r.tier() == "big");
+    CHECK(r.trace()[0].status == AttemptStatus::stopped);
+    CHECK(r.trace()[0].cost == Approx(0.25));
+    CHECK(budget.spent() == Approx(0.25));
+    CHECK(budget.stats().reserved == Approx(0.0));
+
+    // A stream that failed before its first token cost nothing: its reservation goes back.
+    auto refused = [](const std::string&, cascade::TokenSink&) -> std::string {
+        throw std::runtime_error("429 before the stream");
+    };
+    cascade::Budget untouched(1.0);
+    auto wrapped = cascade::with_budget(refused, untouched, 0.25);
+    cascade::Cascade d{cascade::tier("mini", std::move(wrapped), good),
+                       cascade::tier("big", [](const std::string&) { return std::string("good big"); })};
+    (void)d.run(std::string("q"));
+    CHECK(untouched.spent() == Approx(0.0));
+    CHECK(untouched.stats().reserved == Approx(0.0));
+}
+
+TEST_CASE("with_cache: a stream whose last token came long before it returned is no stall, and is cached",
+          "[streaming][wrappers]") {
+    // The cache asks the sink nothing the model did not: a quiet time after the last token (the
+    // usage and [DONE] coming late) is not taken for a stall.
+    cascade::ManualClock clock;
+    auto probe = std::make_shared<int>(0);
+    auto slow_to_end = [clock, probe](const std::string&, cascade::TokenSink& sink) mutable {
+        ++*probe;
+        sink("good ");
+        sink("answer");
+        clock.advance(200ms);  // over the stall limit, after the last token
+        return std::string("good answer");
+    };
+    cascade::LruCache<std::string, std::string> cache(4);
+    auto cached = cascade::with_cache(slow_to_end, cache, [](const std::string& q) { return q; });
+    cascade::Cascade c{options_on(clock),
+                       cascade::tier("mini", std::move(cached), good).with_stall_limit(100ms),
+                       cascade::tier("big", [](const std::string&) { return std::string("good big"); })};
+    auto r = c.run(std::string("q"));
+    CHECK(r.tier() == "mini");
+    CHECK(r.trace()[0].status == AttemptStatus::accepted);
+    auto again = c.run(std::string("q"));
+    CHECK(again.tier() == "mini");
+    CHECK(*probe == 1);  // served from the cache
+}
+
+TEST_CASE("deadline: a stream stopped by its rule stays stopped when the model is slow to return",
+          "[streaming][deadline]") {
+    // The rule fires within the time limit; the model takes long to close its connection. The
+    // call is a stopped stream, not a timeout: the time limit takes away answers, and a stopped
+    // stream gave none.
+    cascade::ManualClock clock;
+    auto slow_close = [clock](const std::string&, cascade::TokenSink& sink) mutable {
+        std::string text;
+        for (const char* t : {"good ", "but ", "wrong"}) {
+            clock.advance(10ms);
+            text += t;
+            if (sink(t, -0.1) == cascade::StreamControl::stop) break;
+        }
+        clock.advance(300ms);  // closing the connection
+        return text;
+    };
+    cascade::Cascade c{options_on(clock),
+                       cascade::tier("mini", slow_close, good).with_early_exit(StopAt{2}).with_time_limit(100ms),
+                       cascade::tier("big", [](const std::string&) { return std::string("good big"); })};
+    auto r = c.run(std::string("q"));
+    CHECK(r.tier() == "big");
+    const auto& mini = r.trace()[0];
+    CHECK(mini.status == AttemptStatus::stopped);
+    CHECK(contains(mini.note, "enough after 2 tokens"));
+    const auto s = c.stats();
+    CHECK(s.tiers[0].stopped_early == 1);
+    CHECK(s.tiers[0].timeouts == 0);
+}
+
+TEST_CASE("a model that can answer whole and stream is called whole, wrapped or not", "[streaming][wrappers]") {
+    struct Both {
+        std::string operator()(const std::string&) const { return "good whole"; }
+        std::string operator()(const std::string&, cascade::TokenSink& sink) const {
+            sink("good streamed");
+            return "good streamed";
+        }
+    };
+    cascade::RetryPolicy policy;
+    policy.attempts = 2;
+    cascade::Cascade plain{cascade::tier("mini", Both{}, good)};
+    cascade::Cascade wrapped{cascade::tier("mini", cascade::with_retry(Both{}, policy), good)};
+    auto a = plain.run(std::string("q"));
+    auto b = wrapped.run(std::string("q"));
+    CHECK(a.value() == "good whole");
+    CHECK(b.value() == "good whole");
+    CHECK_FALSE(a.trace()[0].stream.streamed);
+    CHECK_FALSE(b.trace()[0].stream.streamed);
+}
+
+TEST_CASE("early exit: a rule that can only be moved is accepted, and shared by the tier's copies",
+          "[streaming][early-exit]") {
+    struct MoveOnlyRule {
+        std::unique_ptr<std::size_t> limit = std::make_unique<std::size_t>(2);
+        std::optional<std::string> operator()(const cascade::StreamState& s) const {
+            if (s.tokens() >= *limit) return std::string("move-only rule");
+            return std::nullopt;
+        }
+    };
+    cascade::ManualClock clock;
+    auto mini = cascade::tier("mini", Streamer{toks({"good ", "but ", "wrong"}), clock, 1ms}, good)
+                    .with_early_exit(MoveOnlyRule{});
+    cascade::Cascade c{options_on(clock), std::move(mini),
+                       cascade::tier("big", [](const std::string&) { return std::string("good big"); })};
+    auto r = c.run(std::string("q"));
+    CHECK(r.tier() == "big");
+    CHECK(r.trace()[0].note == "move-only rule");
+}
+
+TEST_CASE("TokenSink::to calls a streaming model outside a cascade", "[streaming]") {
+    cascade::ManualClock clock;
+    Streamer model{toks({"good ", "to ", "test"}), clock};
+    std::vector<std::string> seen;
+    auto collect = [&seen](const cascade::TokenChunk& c) { seen.emplace_back(c.text); };
+    auto sink = cascade::TokenSink::to(collect);
+    CHECK_FALSE(sink.stop_requested());
+    CHECK(model(std::string("q"), sink) == "good to test");
+    CHECK(seen == std::vector<std::string>{"good ", "to ", "test"});
+
+    // One that answers stop after two chunks ends the model there.
+    std::size_t taken = 0;
+    auto two = [&taken](const cascade::TokenChunk&) {
+        return ++taken == 2 ? cascade::StreamControl::stop : cascade::StreamControl::go_on;
+    };
+    auto stopping = cascade::TokenSink::to(two);
+    CHECK(model(std::string("q"), stopping) == "good to ");
+    CHECK(taken == 2);
+}

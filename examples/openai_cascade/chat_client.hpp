@@ -4,7 +4,8 @@
 // and escalation understand (see cascade/integration/chat_completion.hpp), and fills a cascade::ChatCompletion
 // that the ready-made verifiers read. It streams too (`"stream": true`): StreamingChatClient hands
 // each token to a cascade::TokenSink as it arrives, so that a cascade can watch the answer and
-// stop it mid-way. Calls reuse their connections (HTTP keep-alive).
+// stop it mid-way. Calls reuse their connections (HTTP keep-alive), and each checks every
+// detail::stop_poll_interval, data or none, whether the cascade still wants it.
 #ifndef OPENAI_CASCADE_CHAT_CLIENT_HPP
 #define OPENAI_CASCADE_CHAT_CLIENT_HPP
 
@@ -126,8 +127,8 @@ inline std::size_t keep_retry_after(char* data, std::size_t size, std::size_t co
 }
 
 // Stops the call when a cascade no longer needs it (another tier already answered), and holds
-// the whole call's deadline on this side too, whatever the pace of the data: libcurl calls this
-// at least once a second while a transfer runs.
+// the whole call's deadline on this side too, whatever the pace of the data: detail::perform
+// calls this every stop_poll_interval while nothing arrives, libcurl more often while data flows.
 inline int abort_if_cancelled(void* transfer, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
     auto& t = *static_cast<Transfer*>(transfer);
     if (t.context != nullptr && t.context->cancel_requested()) return 1;
@@ -138,77 +139,131 @@ inline int abort_if_cancelled(void* transfer, curl_off_t, curl_off_t, curl_off_t
     return 0;
 }
 
-struct EasyDeleter {
-    void operator()(CURL* handle) const noexcept { curl_easy_cleanup(handle); }
-};
 struct ListDeleter {
     void operator()(curl_slist* list) const noexcept { curl_slist_free_all(list); }
 };
 
-// The easy handles of one client that no call is using. A handle keeps the connections it opened
-// (and its DNS cache) after curl_easy_reset, so a call that takes a handle back from here reuses
-// the previous call's connection when the server kept it open (HTTP keep-alive): sequential calls
-// share one connection, and calls made at the same time each take their own handle. Thread-safe.
+// One call's libcurl handles: the request (easy) and the multi handle that runs it. The multi
+// handle owns the connections its transfers opened, so the two stay paired for their whole life.
+struct Handles {
+    CURL* easy = nullptr;
+    CURLM* multi = nullptr;
+};
+
+inline void close_handles(Handles handles) noexcept {
+    // The easy handle was removed from the multi handle when its transfer ended (detail::perform).
+    if (handles.multi != nullptr) curl_multi_cleanup(handles.multi);
+    if (handles.easy != nullptr) curl_easy_cleanup(handles.easy);
+}
+
+// The handles of one client that no call is using. A multi handle keeps the connections its
+// transfers opened (and its DNS cache) after the transfer, and the easy handle is only reset, so a
+// call that takes a pair back from here reuses the previous call's connection when the server kept
+// it open (HTTP keep-alive): sequential calls share one connection, streamed or not, and calls made
+// at the same time each take their own pair. Thread-safe.
 class HandlePool {
 public:
     HandlePool() = default;
     ~HandlePool() {
-        for (CURL* handle : idle_) curl_easy_cleanup(handle);
+        for (const Handles& handles : idle_) close_handles(handles);
     }
     HandlePool(const HandlePool&) = delete;
     HandlePool& operator=(const HandlePool&) = delete;
 
-    // An idle handle, or a new one; null when libcurl cannot make one.
-    CURL* take() {
+    // An idle pair, or a new one; both null when libcurl cannot make one.
+    Handles take() {
         {
             std::lock_guard<std::mutex> lock(mutex_);
             if (!idle_.empty()) {
-                CURL* handle = idle_.back();
+                const Handles handles = idle_.back();
                 idle_.pop_back();
-                return handle;
+                return handles;
             }
         }
-        return curl_easy_init();
+        Handles handles{curl_easy_init(), curl_multi_init()};
+        if (handles.easy == nullptr || handles.multi == nullptr) {
+            close_handles(handles);
+            return Handles{};
+        }
+        return handles;
     }
 
-    // Clears the options of the call that used `handle` (they point into that call's frame) and
-    // keeps it for the next call; beyond max_idle, it is closed instead.
-    void give_back(CURL* handle) noexcept {
-        curl_easy_reset(handle);
+    // Clears the options of the call that used `handles` (they point into that call's frame) and
+    // keeps them for the next call; beyond max_idle, they are closed instead.
+    void give_back(Handles handles) noexcept {
+        curl_easy_reset(handles.easy);
         std::unique_lock<std::mutex> lock(mutex_);
         if (idle_.size() < max_idle) {
             try {
-                idle_.push_back(handle);
+                idle_.push_back(handles);
                 return;
-            } catch (...) {  // no memory to keep it: close it below
+            } catch (...) {  // no memory to keep them: close them below
             }
         }
         lock.unlock();
-        curl_easy_cleanup(handle);
+        close_handles(handles);
     }
 
 private:
     // More than the calls a client makes at once in this example (two, with hedging).
     static constexpr std::size_t max_idle = 16;
     std::mutex mutex_;
-    std::vector<CURL*> idle_;
+    std::vector<Handles> idle_;
 };
 
-// A handle borrowed from a pool for one call.
+// A pair of handles borrowed from a pool for one call.
 class Lease {
 public:
-    explicit Lease(HandlePool& pool) : pool_(pool), handle_(pool.take()) {}
+    explicit Lease(HandlePool& pool) : pool_(pool), handles_(pool.take()) {}
     ~Lease() {
-        if (handle_ != nullptr) pool_.give_back(handle_);
+        if (handles_.easy != nullptr) pool_.give_back(handles_);
     }
     Lease(const Lease&) = delete;
     Lease& operator=(const Lease&) = delete;
-    [[nodiscard]] CURL* get() const noexcept { return handle_; }
+    [[nodiscard]] CURL* get() const noexcept { return handles_.easy; }
+    [[nodiscard]] CURLM* multi() const noexcept { return handles_.multi; }
 
 private:
     HandlePool& pool_;
-    CURL* handle_;
+    Handles handles_;
 };
+
+// How long a transfer that receives nothing waits before it checks again whether it should stop
+// (a stall, the deadline, a lost hedge race, another tier's answer). libcurl's easy interface
+// checks only about once a second then; a poll ends as soon as data arrives, so a shorter interval
+// costs a few wake-ups of an idle transfer, never a delay of a busy one.
+inline constexpr std::chrono::milliseconds stop_poll_interval{20};
+
+// Runs the transfer set up on `easy` through `multi`, waiting for data at most stop_poll_interval
+// at a time and asking `should_stop` (a progress callback of this file: it notes why) between the
+// waits. Returns libcurl's result, or CURLE_ABORTED_BY_CALLBACK when `should_stop` ended the
+// transfer between two waits. The easy handle leaves `multi` before this returns, its connection
+// kept there for the next call unless the transfer was cut short.
+inline CURLcode perform(CURL* easy, CURLM* multi, curl_xferinfo_callback should_stop, void* data) {
+    if (curl_multi_add_handle(multi, easy) != CURLM_OK) return CURLE_FAILED_INIT;
+    struct Leave {
+        CURLM* multi;
+        CURL* easy;
+        ~Leave() { curl_multi_remove_handle(multi, easy); }
+    } leave{multi, easy};
+    for (;;) {
+        int running = 0;
+        const CURLMcode step = curl_multi_perform(multi, &running);
+        if (step == CURLM_OUT_OF_MEMORY) return CURLE_OUT_OF_MEMORY;
+        if (step != CURLM_OK) return CURLE_FAILED_INIT;
+        if (running == 0) break;
+        if (should_stop(data, 0, 0, 0, 0) != 0) return CURLE_ABORTED_BY_CALLBACK;
+        const CURLMcode wait =
+            curl_multi_poll(multi, nullptr, 0, static_cast<int>(stop_poll_interval.count()), nullptr);
+        if (wait == CURLM_OUT_OF_MEMORY) return CURLE_OUT_OF_MEMORY;
+        if (wait != CURLM_OK) return CURLE_FAILED_INIT;
+    }
+    int left = 0;
+    while (const CURLMsg* message = curl_multi_info_read(multi, &left)) {
+        if (message->msg == CURLMSG_DONE && message->easy_handle == easy) return message->data.result;
+    }
+    return CURLE_FAILED_INIT;  // libcurl finished the transfer without saying how: not expected
+}
 
 // What one streamed transfer has received: the parser fed with a 2xx body, or the body of an
 // error status, kept for its message.
@@ -222,12 +277,29 @@ struct StreamTransfer {
     std::uint64_t received = 0;
     long status = 0;
     std::string error_body;
-    std::size_t chunks = 0;       // handed to the sink, the one it answered stop to included
-    bool stopped = false;         // the sink (or the cascade) ended the stream
+    std::size_t chunks = 0;  // handed to the sink, the one it answered stop to included
+    bool stopped = false;    // the sink (or the cascade) ended the stream
     bool past_deadline = false;
     bool too_large = false;
-    std::exception_ptr failure;   // what the parser threw: a malformed or error event
+    bool typed = false;  // the 2xx body's Content-Type has been read
+    bool whole = false;  // ...and it is JSON: one whole completion, not a stream
+    std::string whole_body;
+    std::exception_ptr failure;  // what the parser threw: a malformed or error event
 };
+
+// Whether a Content-Type names JSON (`application/json`, parameters allowed): the answer of a
+// server that ignored `"stream": true`. Media types are case-insensitive.
+inline bool is_json_type(const char* content_type) {
+    if (content_type == nullptr) return false;
+    const std::string_view type(content_type);
+    constexpr std::string_view json = "application/json";
+    if (type.size() < json.size() || !std::equal(json.begin(), json.end(), type.begin(), [](char a, char b) {
+            return a == std::tolower(static_cast<unsigned char>(b));
+        })) {
+        return false;
+    }
+    return type.size() == json.size() || type[json.size()] == ';' || type[json.size()] == ' ';
+}
 
 // The parser's sink: counts the chunks and hands them on; polled by the parser too.
 struct CountingSink {
@@ -259,6 +331,16 @@ inline std::size_t feed_stream(char* data, std::size_t size, std::size_t count, 
         t.error_body.append(data, bytes);
         return bytes;
     }
+    if (!t.typed) {
+        const char* type = nullptr;
+        curl_easy_getinfo(t.handle, CURLINFO_CONTENT_TYPE, &type);
+        t.whole = is_json_type(type);
+        t.typed = true;
+    }
+    if (t.whole) {
+        t.whole_body.append(data, bytes);
+        return bytes;
+    }
     try {
         if (t.parser.feed(std::string_view(data, bytes), CountingSink{&t}) == cascade::StreamControl::stop) {
             t.stopped = true;
@@ -272,8 +354,8 @@ inline std::size_t feed_stream(char* data, std::size_t size, std::size_t count, 
 }
 
 // Between the chunks: ends a stream the cascade no longer wants (the stall limit, the deadline or
-// a lost hedge race, all of which the sink reports) within a poll of libcurl, which calls this
-// at least once a second and much more often while data flows.
+// a lost hedge race, all of which the sink reports) within a poll: detail::perform calls this
+// every stop_poll_interval while no data comes, libcurl more often while data flows.
 inline int stop_stream_if_asked(void* transfer, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
     auto& t = *static_cast<StreamTransfer*>(transfer);
     if (t.sink->stop_requested() || (t.context != nullptr && t.context->cancel_requested())) {
@@ -327,6 +409,26 @@ inline std::uint64_t token_count(const nlohmann::json& usage, const char* field)
         throw cascade::MalformedResponse(std::string("usage.") + field + " is not a token count: " + value.dump());
     }
     return value.get<std::uint64_t>();
+}
+
+// The texts of the first choice's tokens in `logprobs.content[k].token`; empty when the body has
+// none, or when one is missing (a completion is then handed to a sink as one chunk).
+inline std::vector<std::string> token_texts(const std::string& body) {
+    std::vector<std::string> texts;
+    const auto json = nlohmann::json::parse(body, nullptr, false);
+    if (!json.is_object() || !json.contains("choices") || !json["choices"].is_array() || json["choices"].empty()) {
+        return texts;
+    }
+    const auto& choice = json["choices"].front();
+    const auto logprobs = choice.find("logprobs");
+    if (logprobs == choice.end() || !logprobs->is_object()) return texts;
+    const auto tokens = logprobs->find("content");
+    if (tokens == logprobs->end() || !tokens->is_array()) return texts;
+    for (const auto& token : *tokens) {
+        if (!token.is_object() || !token.contains("token") || !token["token"].is_string()) return {};
+        texts.push_back(token["token"].get<std::string>());
+    }
+    return texts;
 }
 
 }  // namespace detail
@@ -421,7 +523,7 @@ public:
         curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, &detail::abort_if_cancelled);
         curl_easy_setopt(h, CURLOPT_XFERINFODATA, &transfer);
 
-        const CURLcode code = curl_easy_perform(h);
+        const CURLcode code = detail::perform(h, handle.multi(), &detail::abort_if_cancelled, &transfer);
         if (code != CURLE_OK) {
             throw_transfer_error(code, error_text, transfer.too_large || code == CURLE_FILESIZE_EXCEEDED,
                                  transfer.past_deadline, timeout);
@@ -445,13 +547,19 @@ public:
     ///
     /// When the sink answers stop, or says stop_requested() between two chunks (an early-exit
     /// rule fired, the stream stalled, the cascade's deadline passed, the call lost a hedge race),
-    /// the transfer is aborted at once and what has arrived is returned: a partial completion,
+    /// the transfer is aborted at once, or within detail::stop_poll_interval (20 ms) while no data
+    /// comes, and what has arrived is returned: a partial completion,
     /// which the cascade never takes as an answer but charges through the tier's cost function.
     /// A stream stopped before its first token throws cascade::StreamStopped instead: nothing was
     /// produced, and nothing is charged, as for a call cancelled without streaming.
     /// The server reports usage only at the end of a stream, so a partial completion's usage, when
     /// the server gave none, counts the tokens received as completion tokens and estimates the
     /// prompt tokens from the question's length (detail::estimated_prompt_tokens).
+    ///
+    /// A server that ignores `"stream": true` and answers one JSON completion (Content-Type
+    /// application/json) is read as operator() reads it: the sink gets its tokens one by one with
+    /// their log-probabilities when the body names them (logprobs.content[k].token), else its text
+    /// as one chunk, and the whole completion is returned, the server's usage included.
     ///
     /// Throws as operator() does for an error status before the stream (a 429 with Retry-After is
     /// a cascade::RateLimited, a 5xx a cascade::HttpError: no token has passed yet, so a retry
@@ -481,7 +589,7 @@ public:
         curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, &detail::stop_stream_if_asked);
         curl_easy_setopt(h, CURLOPT_XFERINFODATA, &transfer);
 
-        const CURLcode code = curl_easy_perform(h);
+        const CURLcode code = detail::perform(h, handle.multi(), &detail::stop_stream_if_asked, &transfer);
         if (transfer.failure) rethrow_stream_error(transfer.failure);
         if (transfer.stopped) {
             // Stopped before the first token (a lost hedge race, the deadline while the server
@@ -498,6 +606,7 @@ public:
             cascade::throw_http_error(static_cast<int>(status), detail::error_message(transfer.error_body),
                                       retry_after, model_);
         }
+        if (transfer.whole) return whole(transfer.whole_body, sink);
         try {
             return transfer.parser.finish();
         } catch (...) {
@@ -582,6 +691,37 @@ private:
         } catch (const cascade::MalformedStream& e) {
             throw cascade::MalformedStream(model_ + ": " + e.what(), e.event(), e.offset());
         }
+    }
+
+    // The answer of a server that ignored `"stream": true` and sent one JSON completion: read as
+    // operator() reads it, and handed to the sink token by token when the body names its tokens
+    // (logprobs.content[k].token, with their log-probabilities) and they spell the text, else as
+    // one chunk. Returned whole, with the server's usage, even when the sink answers stop: it is
+    // all there, and the cascade charges what the server counted.
+    cascade::ChatCompletion whole(const std::string& body, cascade::TokenSink& sink) const {
+        cascade::ChatCompletion completion;
+        try {
+            completion = parse_chat_completion(body);
+        } catch (const cascade::MalformedResponse& e) {
+            throw cascade::MalformedResponse(model_ + ": " + e.what());
+        }
+        const cascade::ChatReply& reply = completion.choices.front();
+        const std::vector<std::string> tokens = detail::token_texts(body);
+        std::size_t spelled = 0;
+        for (const auto& token : tokens) spelled += token.size();
+        if (!tokens.empty() && tokens.size() == reply.token_logprobs.size() && spelled == reply.text.size()) {
+            std::string joined;
+            joined.reserve(spelled);
+            for (const auto& token : tokens) joined += token;
+            if (joined == reply.text) {
+                for (std::size_t i = 0; i < tokens.size(); ++i) {
+                    if (sink(tokens[i], reply.token_logprobs[i]) == cascade::StreamControl::stop) break;
+                }
+                return completion;
+            }
+        }
+        if (!reply.text.empty()) (void)sink(reply.text);
+        return completion;
     }
 
     // What a stopped stream produced, for the cascade to charge (see stream()).

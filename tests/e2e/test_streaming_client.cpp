@@ -356,3 +356,85 @@ TEST_CASE_METHOD(Recorded, "a 429 before the stream is retried after its Retry-A
     CHECK(seen.shown == "11 is a prime number greater than 10.");
     CHECK(r.cost() == Approx(price(cheap_prices, 17, 9)));
 }
+
+TEST_CASE_METHOD(Recorded,
+                 "a stream stalled past a short limit is aborted, and the client's next call takes a new connection") {
+    // The recorded stream pauses 60 s after its third token; the client's own timeout is 20 s.
+    // Only the client's checks of the sink while no data comes end the transfer as a stall.
+    const std::string q = "Explain photosynthesis in one sentence.";
+    const ChatClient cheap_client(endpoint, cheap);
+    cascade::Cascade chain{
+        cascade::tier("cheap", StreamingChatClient(cheap_client), check(), 0.8, cascade::price_per_token(cheap_prices))
+            .with_stall_limit(150ms),
+        frontier_tier(endpoint)};
+    const auto r = chain.stream(q, [](const cascade::StreamEvent&) {});
+    REQUIRE(r.has_value());
+    CHECK(r.tier() == "frontier");
+    const cascade::Attempt& a = r.trace()[0];
+    CHECK(a.status == cascade::AttemptStatus::timed_out);
+    CHECK_THAT(a.error, Catch::Matchers::ContainsSubstring("stream stalled"));
+    REQUIRE(a.stream.stopped_at_token);
+    CHECK(*a.stream.stopped_at_token == 3);
+    CHECK(a.cost == Approx(price(cheap_prices, estimated_prompt(q), 3)));
+
+    // The aborted transfer's connection is closed, not kept half-read: a copy of the client
+    // (sharing its handles) gets its next answer whole, on a connection of its own.
+    const cascade::CallContext context;
+    CHECK(cheap_client("What is the capital of France?", context).choices.at(0).text ==
+          "The capital of France is Paris.");
+    Collector seen;
+    auto sink = seen.sink();
+    CHECK(StreamingChatClient(cheap_client)("What is the capital of France?", sink, context).choices.at(0).text ==
+          "The capital of France is Paris.");
+    const auto requests = server.requests();
+    REQUIRE(requests.size() == 4);  // cheap (stalled), frontier, cheap whole, cheap streamed
+    CHECK(requests[2].remote_port != requests[0].remote_port);
+    CHECK(requests[3].remote_port == requests[2].remote_port);
+    CHECK(server.connections() == 3);
+}
+
+TEST_CASE_METHOD(Recorded, "a server that ignores stream: true is read as one whole completion, token by token") {
+    // The recorded reply has no stream: the server answers the streamed request with plain JSON.
+    const std::string q = "What is the chemical symbol for gold?";
+    const std::vector<std::string> tokens{"The", " chemical", " symbol", " for", " gold", " is", " Au", "."};
+    const StreamingChatClient client(ChatClient(endpoint, cheap));
+    Collector seen;
+    auto sink = seen.sink();
+    const cascade::ChatCompletion c = client(q, sink, cascade::CallContext{});
+    CHECK(seen.chunks == tokens);
+    CHECK(c.choices.at(0).text == "The chemical symbol for gold is Au.");
+    CHECK(c.choices.at(0).finish_reason == "stop");
+    CHECK(c.choices.at(0).token_logprobs.size() == tokens.size());
+    REQUIRE(c.usage);
+    CHECK(c.usage->prompt_tokens == 15);  // the server's count, not an estimate
+    CHECK(c.usage->completion_tokens == 8);
+    REQUIRE(server.requests().size() == 1);
+    CHECK(server.requests()[0].stream);
+
+    // In a cascade: each token reaches the caller and passes the early-exit rule, and the answer
+    // is accepted and charged as the server counted it.
+    cascade::Cascade chain{cheap_tier(endpoint, cascade::verify::stop_when_min_prob_below(0.3)),
+                           frontier_tier(endpoint)};
+    Seen shown;
+    const auto r = chain.stream(
+        q, [&shown](const cascade::StreamEvent& e) { shown(e); }, cascade::StreamMode::pass_through);
+    REQUIRE(r.has_value());
+    CHECK(r.tier() == "cheap");
+    CHECK(shown.log == tokens_of("cheap", tokens));
+    CHECK(r.trace()[0].stream.tokens == tokens.size());
+    CHECK(r.cost() == Approx(price(cheap_prices, 15, 8)));
+    CHECK(server.calls(frontier, q) == 0);
+}
+
+TEST_CASE_METHOD(Recorded, "a whole completion without its tokens' texts reaches the sink as one chunk") {
+    const std::string q = "At what temperature does water boil?";  // plain JSON, logprobs null
+    const StreamingChatClient client(ChatClient(endpoint, cheap));
+    Collector seen;
+    auto sink = seen.sink();
+    const cascade::ChatCompletion c = client(q, sink, cascade::CallContext{});
+    CHECK(seen.chunks == std::vector<std::string>{"The boiling point of water is 100 degrees Celsius at sea level."});
+    CHECK(c.choices.at(0).text == seen.chunks.at(0));
+    CHECK(c.choices.at(0).token_logprobs.empty());
+    REQUIRE(c.usage);
+    CHECK(c.usage->completion_tokens == 13);
+}

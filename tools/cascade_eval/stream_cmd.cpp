@@ -119,7 +119,7 @@ Json threshold_json(double t) {
 
 struct Row {
     std::string name;
-    cascade::EarlyExitPolicy policy;
+    cascade::EarlyExitReplayResult policy;
 };
 
 }  // namespace
@@ -147,7 +147,7 @@ int run_stream(const std::vector<std::string>& given) {
     if (specs.empty()) throw UsageError("'stream' needs at least one --rule (" + std::string(rule_forms) + ")");
     std::vector<NamedRule> rules;
     for (const std::string& s : specs) rules.push_back(parse_rule(s));
-    cascade::EarlyExitOptions options;
+    cascade::EarlyExitReplayOptions options;
     options.tokens_per_second = args.number("--tokens-per-second");
     if (options.tokens_per_second && !(*options.tokens_per_second > 0.0)) {
         throw UsageError("option --tokens-per-second: a speed > 0, e.g. 50; got " + *args.get("--tokens-per-second"));
@@ -190,7 +190,7 @@ int run_stream(const std::vector<std::string>& given) {
     for (const NamedRule& r : rules) {
         rows.push_back({r.name, replay.run(std::vector<cascade::EarlyExitRule>(streaming, r.rule))});
     }
-    const cascade::EarlyExitPolicy& whole = rows.front().policy;
+    const cascade::EarlyExitReplayResult& whole = rows.front().policy;
     const std::size_t queries = replay.table().query_count();
     std::vector<std::size_t> traced;
     for (std::size_t i = 0; i < streaming; ++i) traced.push_back(replay.traced_calls(i));
@@ -199,7 +199,7 @@ int run_stream(const std::vector<std::string>& given) {
         return x / base;
     };
     // Tier 1's time to escalation: the one a user waits through on every escalated query.
-    auto escalation_ms = [](const cascade::EarlyExitPolicy& p) -> std::optional<double> {
+    auto escalation_ms = [](const cascade::EarlyExitReplayResult& p) -> std::optional<double> {
         if (p.tiers.front().timed_passes == 0) return std::nullopt;
         return p.tiers.front().time_to_pass_ms;
     };
@@ -208,9 +208,9 @@ int run_stream(const std::vector<std::string>& given) {
     if (args.has("--json")) {
         Json::Array policies;
         for (const Row& row : rows) {
-            const cascade::EarlyExitPolicy& p = row.policy;
+            const cascade::EarlyExitReplayResult& p = row.policy;
             Json::Array tiers;
-            for (const cascade::EarlyExitTierStats& t : p.tiers) {
+            for (const cascade::EarlyExitReplayTier& t : p.tiers) {
                 tiers.push_back(json_object({
                     {"model", Json(t.model)},
                     {"called", Json(t.called)},
@@ -283,7 +283,7 @@ int run_stream(const std::vector<std::string>& given) {
                   "escalated", "ratio", "", "lost (*)", "ms (tier 1)");
     std::cout << buf;
     for (const Row& row : rows) {
-        const cascade::EarlyExitPolicy& p = row.policy;
+        const cascade::EarlyExitReplayResult& p = row.policy;
         const auto cost_ratio = ratio(p.cost, whole.cost);
         const auto token_ratio = ratio(p.tokens_passed_on, whole.tokens_passed_on);
         const auto ms = escalation_ms(p);

@@ -510,7 +510,7 @@ private:
         progress.last = finished;
         progress.last_called = I;
         if (const auto limit = std::get<I>(tiers_).time_limit();
-            limit && a.latency > *limit && a.status != AttemptStatus::model_error) {
+            limit && a.latency > *limit && answered_in_full(a.status)) {
             time_out(a, *limit);
             answer.reset();
         }
@@ -572,7 +572,7 @@ private:
         auto [answer, cost_failed, returned] = detail::attempt<Response>(t, request, context, a);
         const TimePoint finished = progress.timed ? now() : progress.last;
         a.latency = finished - progress.last;
-        if (const auto limit = t.time_limit(); limit && a.latency > *limit && a.status != AttemptStatus::model_error) {
+        if (const auto limit = t.time_limit(); limit && a.latency > *limit && answered_in_full(a.status)) {
             time_out(a, *limit);
             answer.reset();
         }
@@ -652,7 +652,7 @@ private:
 
             auto outcome = detail::attempt<Response>(t, request, context, b);
             b.latency = (timed ? now() : begin) - begin;
-            if (limit && b.latency > *limit && b.status != AttemptStatus::model_error) {
+            if (limit && b.latency > *limit && answered_in_full(b.status)) {
                 time_out(b, *limit);
                 outcome.answer.reset();
             }
@@ -736,6 +736,13 @@ private:
         return d >= room ? TimePoint::max() : t + std::chrono::duration_cast<TimePoint::duration>(d);
     }
 
+    // Whether a call gave a whole answer that its time limit may still take away: a failure, a
+    // stopped stream or one timed out already keeps what it is.
+    static bool answered_in_full(AttemptStatus status) noexcept {
+        return status == AttemptStatus::accepted || status == AttemptStatus::rejected ||
+               status == AttemptStatus::verifier_error;
+    }
+
     static void time_out(Attempt& a, std::chrono::nanoseconds limit) {
         a.status = AttemptStatus::timed_out;
         using ms = std::chrono::duration<double, std::milli>;
@@ -808,7 +815,12 @@ private:
         }
         counters.add(base + status_field, 1);
         if (answered_loser) counters.add(base + f_cancelled_answered, 1);
-        if (a.status == AttemptStatus::model_error && a.cost > 0.0) counters.add(base + f_charged_failures, 1);
+        // A failed call charged all the same (a stream that broke after some tokens), also when it
+        // then lost a hedge race: its money is in the tier's mean cost, so the call is too.
+        if (!answered_loser && a.cost > 0.0 &&
+            (a.status == AttemptStatus::model_error || a.status == AttemptStatus::cancelled)) {
+            counters.add(base + f_charged_failures, 1);
+        }
         if (cost_failed) counters.add(base + f_cost_errors, 1);
         // A call at the tier's fixed price, the common case, adds the parts split once for all.
         const Label& label = labels_[tier];
@@ -822,12 +834,14 @@ private:
         if (a.stream.streamed) record_stream(counters, base, a.stream);
     }
 
-    static void record_stream(typename Counters::Stripe& counters, std::size_t base, const StreamRecord& stream) noexcept {
+    static void record_stream(typename Counters::Stripe& counters, std::size_t base,
+                              const StreamRecord& stream) noexcept {
         counters.add(base + f_streamed, 1);
         if (stream.tokens != 0) counters.add(base + f_tokens, static_cast<std::uint64_t>(stream.tokens));
         if (stream.first_token) {
             counters.add(base + f_first_tokens, 1);
-            counters.add(base + f_first_token_ns, static_cast<std::uint64_t>(std::max<std::int64_t>(0, stream.first_token->count())));
+            const std::int64_t ns = std::max<std::int64_t>(0, stream.first_token->count());
+            counters.add(base + f_first_token_ns, static_cast<std::uint64_t>(ns));
         }
     }
 

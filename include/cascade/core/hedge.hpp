@@ -42,8 +42,8 @@ public:
     }
     /// As Tier::with_early_exit; the hedge is kept.
     template <class Rule>
-    HedgedTier&& with_early_exit(Rule rule) && {
-        std::move(static_cast<Base&>(*this)).with_early_exit(std::move(rule));
+    HedgedTier&& with_early_exit(Rule&& rule) && {
+        std::move(static_cast<Base&>(*this)).with_early_exit(std::forward<Rule>(rule));
         return std::move(*this);
     }
     /// As Tier::with_stall_limit; the hedge is kept.

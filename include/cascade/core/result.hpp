@@ -121,7 +121,8 @@ struct Attempt {
             }
         }
         if (stream.stopped_at_token) {
-            std::snprintf(buf, sizeof buf, " at token %zu after %.3f ms", *stream.stopped_at_token,
+            // Counted from 1 in text, as the rules' reasons count: "at token 3" is the third.
+            std::snprintf(buf, sizeof buf, " at token %zu after %.3f ms", *stream.stopped_at_token + 1,
                           std::chrono::duration<double, std::milli>(stream.stopped_after).count());
             out += buf;
         }

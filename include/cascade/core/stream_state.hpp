@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "token_sink.hpp"
 
@@ -140,6 +141,19 @@ private:
     std::chrono::nanoseconds elapsed_{0};
     std::array<std::uint32_t, quantile_bins> bins_{};
 };
+
+/// True when `Rule` is an early-exit rule (Tier::with_early_exit): callable on a const object as
+/// `std::optional<std::string>(const cascade::StreamState&)`, the reason to stop or nothing. A
+/// callable that answers a bool (or a pointer) is not one: its answer would not say why.
+template <class Rule, class = void>
+struct is_early_exit_rule : std::false_type {};
+template <class Rule>
+struct is_early_exit_rule<Rule, std::enable_if_t<std::is_invocable_v<const Rule&, const StreamState&>>>
+    : std::bool_constant<
+          std::is_convertible_v<std::invoke_result_t<const Rule&, const StreamState&>, std::optional<std::string>> &&
+          !std::is_convertible_v<std::invoke_result_t<const Rule&, const StreamState&>, bool>> {};
+template <class Rule>
+inline constexpr bool is_early_exit_rule_v = is_early_exit_rule<Rule>::value;
 
 }  // namespace cascade
 

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstddef>
 #include <exception>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -108,12 +109,22 @@ public:
     ///     auto mini = cascade::tier("mini", stream_mini, conf, 0.8)
     ///                     .with_early_exit(cascade::verify::stop_when_mean_prob_below(0.6, 8));
     template <class Rule>
-    Tier&& with_early_exit(Rule rule) && {
-        constexpr bool fits = std::is_invocable_r_v<std::optional<std::string>, const Rule&, const StreamState&> &&
-                              !std::is_convertible_v<std::invoke_result_t<const Rule&, const StreamState&>, bool>;
-        static_assert(fits, "cascade::Tier::with_early_exit: the rule must be callable as "
-                            "std::optional<std::string>(const cascade::StreamState&) on a const object");
-        if constexpr (fits) stream_.early_exit = std::move(rule);
+    Tier&& with_early_exit(Rule&& rule) && {
+        using R = std::decay_t<Rule>;
+        static_assert(is_early_exit_rule_v<R>, "cascade::Tier::with_early_exit: the rule must be callable as "
+                                               "std::optional<std::string>(const cascade::StreamState&) on a const "
+                                               "object");
+        if constexpr (is_early_exit_rule_v<R>) {
+            if constexpr (std::is_copy_constructible_v<R>) {
+                stream_.early_exit = std::forward<Rule>(rule);
+            } else {
+                // A rule that can only be moved is held where copies of the tier share it.
+                auto held = std::make_shared<const R>(std::forward<Rule>(rule));
+                stream_.early_exit = [held](const StreamState& state) -> std::optional<std::string> {
+                    return (*held)(state);
+                };
+            }
+        }
         return std::move(*this);
     }
 
@@ -124,7 +135,8 @@ public:
     /// std::invalid_argument unless `limit` > 0.
     Tier&& with_stall_limit(std::chrono::nanoseconds limit) && {
         if (limit <= std::chrono::nanoseconds::zero()) {
-            throw std::invalid_argument("cascade::Tier(\"" + name_ + "\")::with_stall_limit: the limit must be > 0, got " +
+            throw std::invalid_argument("cascade::Tier(\"" + name_ +
+                                        "\")::with_stall_limit: the limit must be > 0, got " +
                                         std::to_string(limit.count()) + " ns");
         }
         stream_.stall_limit = limit;
@@ -280,7 +292,6 @@ struct AttemptOutcome {
     bool returned = false;           // the model returned (a stopped stream too), and was charged on it
 };
 
-
 // Runs the tier's verifier on an answer: accepted or rejected, or a verifier error.
 template <class TierT, class Request, class Response>
 inline void judge(TierT& tier, const Request& request, const Response& answer_value, Attempt& attempt,
@@ -367,7 +378,6 @@ inline void charge(TierT& tier, const Request& request, const Response& answer_v
     }
 }
 
-
 // A streaming tier's call: the model writes to a sink of a StreamSession, which may stop it.
 // A stream stopped by its rule, stalled or past its deadline is never taken as an answer, but
 // what it produced is charged: the cost function on what the model returned after the stop,
@@ -429,6 +439,7 @@ AttemptOutcome<Response> call_streaming_tier(TierT& tier, const Request& request
     }
     return outcome;
 }
+
 // Calls one tier's model, verifier and cost function for one request and records what happened
 // in `attempt`. Declared inline, and its failure paths kept out of line, so that the compiler
 // inlines it into the cascade: it runs for every tier called, and the call alone cost a query

@@ -30,7 +30,8 @@ namespace cascade {
 ///
 /// Every tier's model must take `const Request&` (and optionally a cascade::TokenSink, to stream,
 /// and a cascade::CallContext) and return `Response`; a streaming tier keeps its early-exit rule
-/// and stall limit (`add(cascade::tier(...).with_early_exit(rule))`). A registered tier is shared by the cascades configured from the registry,
+/// and stall limit (`add(cascade::tier(...).with_early_exit(rule))`).
+/// A registered tier is shared by the cascades configured from the registry,
 /// and lives as long as the longest of them (or the registry): its callables are called by each,
 /// as a Cascade's are when run() is called from several threads.
 ///

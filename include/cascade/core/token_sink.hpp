@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string_view>
+#include <type_traits>
 
 namespace cascade {
 
@@ -41,12 +42,41 @@ enum class StreamControl {
 /// next one (e.g. in libcurl's progress callback), so that a stalled stream ends on time.
 ///
 /// A sink is a view: cheap to copy, valid only during the call it was given to. No allocation.
+/// To call a streaming model yourself (in a test, or outside a cascade), make one with
+/// TokenSink::to(f).
 class TokenSink {
 public:
     using ChunkFn = StreamControl (*)(void* owner, const TokenChunk& chunk);
     using PollFn = bool (*)(void* owner);
 
-    TokenSink(void* owner, ChunkFn on_chunk, PollFn poll) noexcept : owner_(owner), on_chunk_(on_chunk), poll_(poll) {}
+    /// A sink that calls `on_chunk(owner, chunk)` for each chunk and `poll(owner)` for
+    /// stop_requested(); a null `poll` never asks for a stop.
+    TokenSink(void* owner, ChunkFn on_chunk, PollFn poll = nullptr) noexcept
+        : owner_(owner), on_chunk_(on_chunk), poll_(poll) {}
+
+    /// A sink that hands each chunk to `on_chunk`, a callable `StreamControl(const TokenChunk&)`
+    /// or `void(const TokenChunk&)` (then always go on), held by reference: it must outlive the
+    /// sink. It never asks for a stop otherwise.
+    ///
+    ///     std::vector<std::string> seen;
+    ///     auto collect = [&](const cascade::TokenChunk& c) { seen.emplace_back(c.text); };
+    ///     auto sink = cascade::TokenSink::to(collect);
+    ///     auto reply = stream_mini(question, sink);
+    template <class OnChunk>
+    static TokenSink to(OnChunk& on_chunk) noexcept {
+        static_assert(std::is_invocable_v<OnChunk&, const TokenChunk&>,
+                      "cascade::TokenSink::to: the callable must take a const cascade::TokenChunk& and return a "
+                      "cascade::StreamControl, or nothing");
+        return TokenSink(const_cast<void*>(static_cast<const void*>(&on_chunk)), [](void* f, const TokenChunk& chunk) {
+            auto& fn = *static_cast<OnChunk*>(f);
+            if constexpr (std::is_same_v<std::invoke_result_t<OnChunk&, const TokenChunk&>, StreamControl>) {
+                return fn(chunk);
+            } else {
+                fn(chunk);
+                return StreamControl::go_on;
+            }
+        });
+    }
 
     /// Hands one chunk on; the answer says whether to go on.
     StreamControl operator()(const TokenChunk& chunk) const { return on_chunk_(owner_, chunk); }
@@ -55,7 +85,7 @@ public:
     }
 
     /// True once the stream should end (see above); a model may poll it between chunks.
-    [[nodiscard]] bool stop_requested() const { return poll_(owner_); }
+    [[nodiscard]] bool stop_requested() const { return poll_ != nullptr && poll_(owner_); }
 
 private:
     void* owner_;

@@ -35,7 +35,7 @@ namespace cascade {
 using EarlyExitRule = std::function<std::optional<std::string>(const StreamState&)>;
 
 /// How a replay times tokens and prices a stopped answer.
-struct EarlyExitOptions {
+struct EarlyExitReplayOptions {
     /// Tokens a second of every streaming tier. Empty: each answer's latency_ms spread evenly over
     /// its tokens (no time to first token), and no time for a row without latency_ms.
     std::optional<double> tokens_per_second;
@@ -49,14 +49,14 @@ struct EarlyExitOptions {
 };
 
 /// What one tier that streams (every tier but the last) did under a policy.
-struct EarlyExitTierStats {
+struct EarlyExitReplayTier {
     std::string model;
     std::size_t called = 0;
     /// Queries it passed to the next tier: stopped, or rejected once whole.
     std::size_t passed_on = 0;
     /// Answers a rule stopped before the end (or at the last token, before the check).
     std::size_t stopped = 0;
-    /// Stopped answers that were good (quality >= EarlyExitOptions::good_quality) ...
+    /// Stopped answers that were good (quality >= EarlyExitReplayOptions::good_quality) ...
     std::size_t stopped_good = 0;
     /// ... of which the whole-answer check would have accepted: answers the cascade would have
     /// given, right, and lost to the rule.
@@ -73,13 +73,13 @@ struct EarlyExitTierStats {
 };
 
 /// One policy's replay: waiting for every whole answer, or stopping streams by rules.
-struct EarlyExitPolicy {
+struct EarlyExitReplayResult {
     std::size_t queries = 0;
     double quality = 0.0;                   ///< mean quality of the answers given
     double cost = 0.0;                      ///< mean dollars per query (stopped answers priced as EarlyExitReplay says)
     double total_cost = 0.0;                ///< dollars over all queries
     std::vector<double> answered;           ///< per tier: share of queries whose answer it gave
-    std::vector<EarlyExitTierStats> tiers;  ///< per tier but the last
+    std::vector<EarlyExitReplayTier> tiers;  ///< per tier but the last
     /// Sums over `tiers`: answers stopped, good ones stopped, good ones the cascade would have
     /// given, and tokens the streaming tiers produced on queries they passed on.
     std::size_t stopped = 0;
@@ -130,7 +130,7 @@ public:
     /// the chain, and a trace whose (query_id, model) has no row in the log (naming the traces'
     /// source and line: the ids of the two files do not match).
     EarlyExitReplay(const OutcomeLog& log, const TokenTraces& traces, std::vector<std::string> chain,
-                    std::vector<double> thresholds, EarlyExitOptions options = {})
+                    std::vector<double> thresholds, EarlyExitReplayOptions options = {})
         : table_(log),
           chain_(std::move(chain)),
           thresholds_(std::move(thresholds)),
@@ -215,12 +215,12 @@ public:
     }
 
     /// Every answer taken whole, then checked: replay_cascade's result, with the tokens and time.
-    [[nodiscard]] EarlyExitPolicy whole_answer() const { return run({}); }
+    [[nodiscard]] EarlyExitReplayResult whole_answer() const { return run({}); }
 
     /// Each tier i but the last streams through rules[i] (an empty function: none); `rules` has
     /// one per tier but the last, or is empty for whole_answer(). Throws std::invalid_argument for
     /// another number of rules; what a rule throws is passed on.
-    [[nodiscard]] EarlyExitPolicy run(const std::vector<EarlyExitRule>& rules) const {
+    [[nodiscard]] EarlyExitReplayResult run(const std::vector<EarlyExitRule>& rules) const {
         const std::size_t streaming = models_.size() - 1;
         if (!rules.empty() && rules.size() != streaming) {
             throw std::invalid_argument("cascade::EarlyExitReplay::run: " + std::to_string(rules.size()) +
@@ -229,7 +229,7 @@ public:
         }
         const std::size_t nq = table_.query_count();
         const std::size_t k = models_.size();
-        EarlyExitPolicy r;
+        EarlyExitReplayResult r;
         r.queries = nq;
         r.tiers.resize(streaming);
         for (std::size_t i = 0; i < streaming; ++i) r.tiers[i].model = chain_[i];
@@ -248,7 +248,7 @@ public:
                     break;
                 }
                 const Call& c = calls_[i * nq + q];
-                EarlyExitTierStats& t = r.tiers[i];
+                EarlyExitReplayTier& t = r.tiers[i];
                 ++t.called;
                 if (!c.traced) ++t.untraced;
                 // `>=` is false for NaN: a missing confidence rejects.
@@ -295,7 +295,7 @@ public:
         r.cost = cost / count;
         for (std::size_t i = 0; i < k; ++i) r.answered.push_back(static_cast<double>(answered[i]) / count);
         for (std::size_t i = 0; i < streaming; ++i) {
-            EarlyExitTierStats& t = r.tiers[i];
+            EarlyExitReplayTier& t = r.tiers[i];
             if (t.timed_passes > 0) t.time_to_pass_ms = pass_ms[i] / static_cast<double>(t.timed_passes);
             r.stopped += t.stopped;
             r.stopped_good += t.stopped_good;
@@ -308,7 +308,7 @@ public:
     [[nodiscard]] const OutcomeTable& table() const noexcept { return table_; }
     [[nodiscard]] const std::vector<std::string>& chain() const noexcept { return chain_; }
     [[nodiscard]] const std::vector<double>& thresholds() const noexcept { return thresholds_; }
-    [[nodiscard]] const EarlyExitOptions& options() const noexcept { return options_; }
+    [[nodiscard]] const EarlyExitReplayOptions& options() const noexcept { return options_; }
 
     /// Calls of tier i (not the last) that have a token trace.
     [[nodiscard]] std::size_t traced_calls(std::size_t i) const {
@@ -365,7 +365,7 @@ private:
     OutcomeTable table_;
     std::vector<std::string> chain_;
     std::vector<double> thresholds_;
-    EarlyExitOptions options_;
+    EarlyExitReplayOptions options_;
     std::vector<std::size_t> models_;
     std::optional<std::size_t> reference_;
     std::vector<Call> calls_;  // tier i (but the last), query q at [i * queries + q]

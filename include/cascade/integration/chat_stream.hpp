@@ -158,7 +158,9 @@ public:
                       "as a cascade::TokenSink is");
         if constexpr (accepted) {
             if constexpr (detail::chat_stream_sink_polls<F>::value) {
-                if (!failure_ && !finished_ && on_chunk.stop_requested()) stopped_ = true;
+                // Not once the answer is complete: what follows its finish reason (the usage,
+                // [DONE]) may come late, and the answer is no less whole for it.
+                if (!failure_ && !finished_ && !answer_complete() && on_chunk.stop_requested()) stopped_ = true;
             }
             void* owner = const_cast<void*>(static_cast<const void*>(std::addressof(on_chunk)));
             return feed_impl(bytes, owner, [](void* self, const TokenChunk& chunk) {
@@ -197,6 +199,19 @@ public:
         return std::move(completion_);
     }
 
+    /// What was read before a stop, as a completion to charge: the cascade never takes a stopped
+    /// stream's reply as an answer, but the tier's cost prices it (return it from the model when
+    /// stopped(), instead of calling finish()). Its usage is the server's when it came; else
+    /// completion_tokens is the chunks read (a token each when the server gave log-probabilities,
+    /// else a delta each, of one token or more) and prompt_tokens is 0: a server reports the
+    /// prompt's tokens only at the end of a stream, so set them from your request, or an estimate
+    /// of it, for the prompt to be charged too.
+    [[nodiscard]] ChatCompletion partial() const {
+        ChatCompletion reply = completion_;
+        if (!reply.usage) reply.usage = TokenUsage{0, chunks_};
+        return reply;
+    }
+
     /// What has been read so far (one choice); finish() moves it out.
     [[nodiscard]] const ChatCompletion& completion() const noexcept { return completion_; }
     /// True once `data: [DONE]` has arrived.
@@ -213,6 +228,11 @@ public:
     [[nodiscard]] std::optional<std::uint64_t> retry_ms() const noexcept { return retry_ms_; }
 
 private:
+    // Whether the answer is whole: a finish reason or [DONE] has come.
+    [[nodiscard]] bool answer_complete() const noexcept {
+        return done_ || (!completion_.choices.empty() && !completion_.choices.front().finish_reason.empty());
+    }
+
     using Type = detail::JsonValue::Type;
     using EmitFn = StreamControl (*)(void*, const TokenChunk&);
 
@@ -499,6 +519,7 @@ private:
                     const std::optional<double> value = logprob != nullptr && logprob->is_number()
                                                             ? std::optional<double>(logprob->as_number())
                                                             : std::nullopt;
+                    ++chunks_;
                     if (emit(owner, TokenChunk{text, value}) == StreamControl::stop) {
                         return StreamControl::stop;
                     }
@@ -508,6 +529,7 @@ private:
             const detail::JsonValue* delta = choice.find("delta");
             const detail::JsonValue* content = delta != nullptr ? delta->find("content") : nullptr;
             if (content != nullptr && content->is_string() && !content->as_string().empty()) {
+                ++chunks_;
                 if (emit(owner, TokenChunk{content->as_string(), std::nullopt}) == StreamControl::stop) {
                     return StreamControl::stop;
                 }
@@ -576,6 +598,7 @@ private:
     std::uint64_t line_start_ = 0;   // where the line being read starts
     std::uint64_t event_start_ = 0;  // where the current (or last dispatched) event starts
     std::size_t events_ = 0;
+    std::uint64_t chunks_ = 0;  // the chunks handed to a sink
     std::size_t data_lines_ = 0;
     std::size_t bom_matched_ = 0;
     bool at_start_ = true;

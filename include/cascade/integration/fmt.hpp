@@ -117,8 +117,8 @@ struct fmt::formatter<cascade::TierStats> {
         if (t.cancelled) out = fmt::format_to(out, ", {} cancelled", t.cancelled);
         if (t.stopped_early) out = fmt::format_to(out, ", {} stopped early", t.stopped_early);
         if (t.streamed) {
-            out = fmt::format_to(out, ", {} streamed ({} tokens, first after {:.3f} ms on average)", t.streamed, t.tokens,
-                                 cascade::detail::millis(t.mean_first_token()));
+            out = fmt::format_to(out, ", {} streamed ({} tokens, first after {:.3f} ms on average)", t.streamed,
+                                 t.tokens, cascade::detail::millis(t.mean_first_token()));
         }
         return fmt::format_to(out, ", ${:.6f}, {:.3f} ms", t.cost, cascade::detail::millis(t.latency));
     }

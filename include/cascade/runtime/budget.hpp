@@ -20,6 +20,7 @@
 #include "../detail/counters.hpp"
 #include "detail/model_wrapper.hpp"
 #include "detail/runtime_common.hpp"
+#include "detail/stream_watch.hpp"
 #include "retry_hints.hpp"
 
 namespace cascade {
@@ -295,10 +296,18 @@ private:
                                       detail::describe_number(budget_->limit()),
                                   estimate_, left);
         }
-        // A call that throws is not charged: its reservation is released when it unwinds.
-        Response answer = detail::call_model(model_, request, context, sink);
-        budget_->settle(std::move(*reservation), actual_cost(request, answer));
-        return answer;
+        // A call that throws is not charged: its reservation is released when it unwinds. But a
+        // stream that produced tokens before it threw (cut, or stopped and ended by throwing) was
+        // paid for, and what it cost is unknown: it is charged the estimate.
+        detail::StreamWatch watch(sink);
+        try {
+            Response answer = detail::call_model(model_, request, context, watch.sink());
+            budget_->settle(std::move(*reservation), actual_cost(request, answer));
+            return answer;
+        } catch (...) {
+            if (watch.chunks() != 0) budget_->settle(std::move(*reservation), estimate_);
+            throw;
+        }
     }
 
     auto reserve(const CallContext* context) {

@@ -23,6 +23,7 @@
 #include "../core/detail/callable_traits.hpp"
 #include "detail/model_wrapper.hpp"
 #include "detail/runtime_common.hpp"
+#include "detail/stream_watch.hpp"
 #include "../core/event.hpp"
 #include "../core/result.hpp"
 
@@ -272,10 +273,11 @@ private:
             }
             return *hit;
         }
-        Response answer = detail::call_model(model_, request, context, sink);
+        detail::StreamWatch watch(sink);
+        Response answer = detail::call_model(model_, request, context, watch.sink());
         // A stream cut short (stopped by its rule, stalled, past its deadline) returned a partial
         // answer, which the cascade never takes: it must not be served later as a whole one.
-        if (sink != nullptr && sink->stop_requested()) return answer;
+        if (watch.stopped()) return answer;
         if constexpr (detail::cache_takes_context<Cache>::value) {
             cache_->put(std::move(key), answer, context);
         } else {

@@ -103,8 +103,8 @@ public:
             {"0.5", s.first_token_p50}, {"0.9", s.first_token_p90}, {"0.99", s.first_token_p99}};
         for (const auto& [q, value] : first_token_quantiles) {
             gauge(p + "_first_token_quantile_seconds",
-                  "Quantiles of the time to a streamed query's first token, to within 12.5%.", with(labels, "quantile", q),
-                  detail::seconds(value));
+                  "Quantiles of the time to a streamed query's first token, to within 12.5%.",
+                  with(labels, "quantile", q), detail::seconds(value));
         }
         for (const TierStats& t : s.tiers) {
             const MetricLabels l = with(labels, "tier", t.name);

@@ -23,6 +23,7 @@
 #include "../detail/random.hpp"
 #include "detail/model_wrapper.hpp"
 #include "detail/runtime_common.hpp"
+#include "detail/stream_watch.hpp"
 #include "../core/event.hpp"
 #include "../core/token_sink.hpp"
 #include "retry_hints.hpp"
@@ -188,8 +189,7 @@ private:
         RetryCounters& c = state_->counters;
         // A stream that failed after its first chunk is not retried: the caller may have shown
         // those tokens, and a retry would show an answer twice. It escalates instead.
-        StreamWatch watch{sink};
-        TokenSink watched(&watch, &StreamWatch::forward, &StreamWatch::poll);
+        detail::StreamWatch watch(sink);
         double wait_ns = static_cast<double>(policy_.base_delay.count());
         const double max_ns = static_cast<double>(policy_.max_delay.count());
         for (int attempt = 1;; ++attempt) {
@@ -197,13 +197,13 @@ private:
             if (attempt > 1) c.retries_.fetch_add(1, std::memory_order_relaxed);
             std::exception_ptr error;
             try {
-                auto answer = detail::call_model(model_, request, context, sink != nullptr ? &watched : nullptr);
+                auto answer = detail::call_model(model_, request, context, watch.sink());
                 c.successes_.fetch_add(1, std::memory_order_relaxed);
                 return answer;
             } catch (...) {
                 error = std::current_exception();
             }
-            if (!retryable(error) || watch.chunks != 0) {
+            if (!retryable(error) || watch.chunks() != 0) {
                 c.not_retried_.fetch_add(1, std::memory_order_relaxed);
                 std::rethrow_exception(error);
             }
@@ -233,18 +233,6 @@ private:
             wait_ns = std::min(wait_ns * policy_.multiplier, max_ns);
         }
     }
-
-    // Counts the chunks a streaming model hands on (see call()).
-    struct StreamWatch {
-        TokenSink* sink = nullptr;
-        std::size_t chunks = 0;
-        static StreamControl forward(void* self, const TokenChunk& chunk) {
-            auto* watch = static_cast<StreamWatch*>(self);
-            ++watch->chunks;
-            return (*watch->sink)(chunk);
-        }
-        static bool poll(void* self) { return static_cast<StreamWatch*>(self)->sink->stop_requested(); }
-    };
 
     // Sleeps `wait` and returns how long it slept. A call in a hedge race sleeps in short slices,
     // so that losing the race ends the wait instead of a retry after it.

@@ -26,8 +26,10 @@
 // after every chunk: an empty optional means go on, a string means stop now and is the reason
 // recorded in the query's trace. The tier records the token index and the time itself.
 //
-// The ready-made rules below are predicates of the stream so far: once one fires it goes on
-// firing for the chunks after (but stop_on_match, see there). They keep no state, so one rule
+// The ready-made rules below are predicates of the stream so far, asked again at every chunk:
+// refusals, length budgets and the minimum probability go on firing once they fire; a mean or a
+// quantile may fire and then not, as better tokens come (the tier stops at the first firing,
+// so this matters only within stop_when_all). They keep no state, so one rule
 // may be shared by every query on every thread. Each also has `bool fires(const StreamState&)
 // const`, which builds no reason: a rule that does not fire allocates nothing (but stop_on_match,
 // whose std::regex allocates its working state on each search).
@@ -42,10 +44,6 @@ inline std::string compare_below(double value, double threshold) {
         if (v < t) return format_number(v) + " < " + format_number(t);
     }
     return format_number(value) + " < " + format_number(threshold);
-}
-
-inline std::string count_of(std::size_t n, std::string_view one, std::string_view many) {
-    return std::to_string(n) + " " + std::string(n == 1 ? one : many);
 }
 
 // Does `text` from `pos` on begin with `folded` (a phrase through fold_text)? Compared as
@@ -95,15 +93,6 @@ struct rule_has_fires<Rule,
 
 namespace cascade::verify {
 
-/// True when `Rule` is an early-exit rule: callable as `std::optional<std::string>(const
-/// cascade::StreamState&) const`.
-template <class Rule, class = void>
-struct is_early_exit_rule : std::false_type {};
-template <class Rule>
-struct is_early_exit_rule<Rule, std::enable_if_t<std::is_invocable_v<const Rule&, const StreamState&>>>
-    : std::is_convertible<std::invoke_result_t<const Rule&, const StreamState&>, std::optional<std::string>> {};
-template <class Rule>
-inline constexpr bool is_early_exit_rule_v = is_early_exit_rule<Rule>::value;
 
 // ---- probability rules ----------------------------------------------------------------------
 
@@ -210,14 +199,14 @@ struct ProbStopGate {
                    " has an invalid log-probability (NaN, +inf or > 0)";
         }
         if (unscored_fires(s)) {
-            std::string r = "no valid token log-probabilities after " + count_of(s.tokens(), "token", "tokens");
+            std::string r = "no valid token log-probabilities after " + count_of(s.tokens(), "token");
             if (s.invalid_logprobs() > 0) r += " (" + std::to_string(s.invalid_logprobs()) + " invalid)";
             return r;
         }
         return std::nullopt;
     }
     [[nodiscard]] std::string after_text(const StreamState& s) const {
-        return " after " + count_of(s.scored_tokens(), "scored token", "scored tokens");
+        return " after " + count_of(s.scored_tokens(), "scored token");
     }
 };
 
@@ -607,9 +596,9 @@ public:
 
     std::optional<std::string> operator()(const StreamState& s) const {
         if (!fires(s)) return std::nullopt;
-        return unit_ == Unit::tokens ? "length budget: " + detail::count_of(length(s), "token", "tokens") +
+        return unit_ == Unit::tokens ? "length budget: " + detail::count_of(length(s), "token") +
                                            ", the budget is " + std::to_string(limit_)
-                                     : "length budget: " + detail::count_of(length(s), "character", "characters") +
+                                     : "length budget: " + detail::count_of(length(s), "character") +
                                            ", the budget is " + std::to_string(limit_);
     }
 

@@ -81,11 +81,13 @@ private:
                     return StreamControl::stop;
                 }
             } catch (...) {
-                rule_failure_ = "early-exit rule threw at token " + std::to_string(state_.tokens() - 1) + ": " +
+                rule_failure_ = "early-exit rule threw at token " + std::to_string(state_.tokens()) + ": " +
                                 describe_exception(std::current_exception()) + " (not asked again for this call)";
             }
         }
-        if (context_.stream_channel != nullptr) context_.stream_channel->token(context_.tier_index, context_.tier, chunk);
+        if (context_.stream_channel != nullptr) {
+            context_.stream_channel->token(context_.tier_index, context_.tier, chunk);
+        }
         return StreamControl::go_on;
     }
 
@@ -105,7 +107,7 @@ private:
         using ms = std::chrono::duration<double, std::milli>;
         char buf[160];
         std::snprintf(buf, sizeof buf, "stream stalled: no token for %.3f ms after token %zu (the limit is %.3f ms)",
-                      ms(gap).count(), state_.tokens() - 1, ms(*settings_.stall_limit).count());
+                      ms(gap).count(), state_.tokens(), ms(*settings_.stall_limit).count());
         stop_at(Stop::stalled, state_.tokens(), elapsed, buf);
         return true;
     }

@@ -438,7 +438,8 @@ private:
     friend class cascade::detail::ModelWrapper<SharedBreaking, Model>;
 
     template <class Request>
-    cascade::detail::model_response_t<Model, Request> call(const Request& request, const CallContext* context, TokenSink* sink) {
+    cascade::detail::model_response_t<Model, Request> call(const Request& request, const CallContext* context,
+                                                           TokenSink* sink) {
         const SharedBreaker::Ticket ticket = breaker_->admit(context);
         try {
             auto answer = cascade::detail::call_model(model_, request, context, sink);

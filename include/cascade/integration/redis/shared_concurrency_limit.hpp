@@ -424,7 +424,8 @@ private:
     friend class cascade::detail::ModelWrapper<SharedConcurrencyLimited, Model>;
 
     template <class Request>
-    cascade::detail::model_response_t<Model, Request> call(const Request& request, const CallContext* context, TokenSink* sink) {
+    cascade::detail::model_response_t<Model, Request> call(const Request& request, const CallContext* context,
+                                                           TokenSink* sink) {
         const SharedConcurrencyLimit::Slot slot = limit_->acquire(max_wait_, context);
         return cascade::detail::call_model(model_, request, context, sink);
     }

@@ -25,24 +25,41 @@ namespace cascade::detail {
 // whether the wrapper is callable (or streams) get the model's answer.
 template <class Derived, class Model>
 class ModelWrapper {
+    // The shapes the cascade calls the wrapper in: those of its model, in the order call_tier
+    // tries them (a model that answers whole is called so, even if it could stream too).
+    template <class Request>
+    static constexpr bool answers_whole() noexcept {
+        if constexpr (model_callable_v<Model, Request>) {
+            constexpr ModelShape shape = model_shape<Model, Request>();
+            return shape == ModelShape::plain || shape == ModelShape::with_context;
+        } else {
+            return false;
+        }
+    }
+    template <class Request>
+    static constexpr bool streams() noexcept {
+        return model_callable_v<Model, Request> && !answers_whole<Request>();
+    }
+
 public:
-    template <class Request, std::enable_if_t<model_callable_v<Model, Request> && !model_streams_v<Model, Request>, int> = 0>
+    template <class Request, std::enable_if_t<answers_whole<Request>(), int> = 0>
     model_response_t<Model, Request> operator()(const Request& request) {
         return static_cast<Derived&>(*this).call(request, nullptr, nullptr);
     }
 
-    template <class Request, std::enable_if_t<model_callable_v<Model, Request> && !model_streams_v<Model, Request>, int> = 0>
+    template <class Request, std::enable_if_t<answers_whole<Request>(), int> = 0>
     model_response_t<Model, Request> operator()(const Request& request, const CallContext& context) {
         return static_cast<Derived&>(*this).call(request, &context, nullptr);
     }
 
-    template <class Request, std::enable_if_t<model_streams_v<Model, Request>, int> = 0>
+    template <class Request, std::enable_if_t<streams<Request>(), int> = 0>
     model_response_t<Model, Request> operator()(const Request& request, TokenSink& sink) {
         return static_cast<Derived&>(*this).call(request, nullptr, &sink);
     }
 
-    template <class Request, std::enable_if_t<model_streams_v<Model, Request>, int> = 0>
-    model_response_t<Model, Request> operator()(const Request& request, TokenSink& sink, const CallContext& context) {
+    template <class Request, std::enable_if_t<streams<Request>(), int> = 0>
+    model_response_t<Model, Request> operator()(const Request& request, TokenSink& sink,
+                                                const CallContext& context) {
         return static_cast<Derived&>(*this).call(request, &context, &sink);
     }
 };
