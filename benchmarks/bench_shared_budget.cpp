@@ -175,7 +175,12 @@ private:
     std::uint64_t granted = 0;
     {
         redis::Client client(options);
-        redis::SharedBudget budget(client, "bench-throughput", 9.0e6);
+        redis::SharedBudgetOptions budget_options;
+        // The default settle_delay, unless CASCADE_BENCH_SETTLE_DELAY_US says another (in us).
+        if (const char* delay = std::getenv("CASCADE_BENCH_SETTLE_DELAY_US")) {
+            budget_options.settle_delay = std::chrono::microseconds(std::atoll(delay));
+        }
+        redis::SharedBudget budget(client, "bench-throughput", 9.0e6, budget_options);
         while (std::chrono::steady_clock::now() < until) {
             if (auto r = budget.reserve(1e-6)) {
                 budget.settle(std::move(*r), 5e-7);

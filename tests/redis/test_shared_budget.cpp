@@ -1027,6 +1027,15 @@ TEST_CASE("a shared budget refuses arguments that cannot work, naming them") {
     CHECK_THROWS_AS(redis::SharedBudget(client, "x", 1.0, slow_settles), std::invalid_argument);
     slow_settles.settle_delay = 3ms;  // a tenth: fine
     redis::SharedBudget quick(client, fresh_name("settle-delay"), 1.0, slow_settles);
+    // Left to its default, the delay is 5 ms, or a tenth of a lease shorter than 50 ms.
+    redis::SharedBudgetOptions short_lease_default;
+    short_lease_default.lease = 20ms;
+    redis::SharedBudget short_lived(client, fresh_name("short-lease"), 1.0, short_lease_default);
+    auto held = short_lived.reserve(0.5);
+    REQUIRE(held);
+    short_lived.settle(std::move(*held), 0.25);
+    CHECK(short_lived.flush(10s));
+    CHECK(short_lived.stats().spent == Approx(0.25));
 
     redis::SharedBudget budget(client, fresh_name("bad-estimate"), 9.0e6);  // below 2^53 nano-dollars: fine
     CHECK(contains(invalid_argument_message([&] { (void)budget.reserve(nan); }),
