@@ -189,6 +189,24 @@ TEST_CASE("renders a router's stats with a line per route") {
     CHECK_FALSE(contains(text, "baseline"));  // unknown yet: left out rather than made up
 }
 
+TEST_CASE("renders a router's time to first token as a cascade's is") {
+    cascade::RouterStats s;
+    s.queries = 3;
+    s.first_tokens = 2;
+    s.first_token_total = 13ms;
+    s.first_token_p50 = 3ms;
+    s.first_token_p90 = 10ms;
+    s.first_token_p99 = 10ms;
+    const std::string text = cascade::prometheus_text(s, "router", {{"env", "prod"}});
+    CHECK(contains(text, "# TYPE router_first_tokens_total counter\nrouter_first_tokens_total{env=\"prod\"} 2\n"));
+    CHECK(contains(text, "# TYPE router_first_token_seconds_total counter\n"
+                         "router_first_token_seconds_total{env=\"prod\"} 0.013\n"));
+    CHECK(contains(text, "# TYPE router_first_token_quantile_seconds gauge\n"
+                         "router_first_token_quantile_seconds{env=\"prod\",quantile=\"0.5\"} 0.003\n"
+                         "router_first_token_quantile_seconds{env=\"prod\",quantile=\"0.9\"} 0.01\n"
+                         "router_first_token_quantile_seconds{env=\"prod\",quantile=\"0.99\"} 0.01\n"));
+}
+
 TEST_CASE("escapes label values and sanitises metric and label names") {
     cascade::PrometheusWriter w;
     w.sample("9lives.total-count", "counter", "A help with a \\ and a\nnewline.",

@@ -7,6 +7,7 @@
 #include "catch.hpp"
 
 #include <cascade/cascade.hpp>
+#include <cascade/runtime/breaker.hpp>
 #include <cascade/runtime/budget.hpp>
 #include <cascade/runtime/cache.hpp>
 #include <cascade/runtime/clock.hpp>
@@ -1424,4 +1425,100 @@ TEST_CASE("TokenSink::to calls a streaming model outside a cascade", "[streaming
     auto stopping = cascade::TokenSink::to(two);
     CHECK(model(std::string("q"), stopping) == "good to ");
     CHECK(taken == 2);
+}
+
+TEST_CASE("with_breaker: a stream that stalls counts as the server's failure; one stopped by its rule does not",
+          "[streaming][wrappers]") {
+    // The model returns what it had once stopped, as a client should; only the cause of the stop
+    // tells a stall (the server's fault) from an early exit (no one's).
+    cascade::ManualClock clock;
+    auto model = [clock](const std::string& q, cascade::TokenSink& sink) mutable {
+        std::string text;
+        for (const char* t : {"good ", "but ", "slow"}) {
+            clock.advance(q == "stall" && text == "good " ? 500ms : 1ms);
+            text += t;
+            if (sink(t, -0.1) == cascade::StreamControl::stop) break;
+        }
+        CHECK(sink.stop_cause() != cascade::StopCause::none);  // both queries are stopped
+        return text;
+    };
+    auto breaker = cascade::with_breaker(model, cascade::BreakerPolicy{2, std::chrono::seconds(30), 1});
+    auto watched = breaker.breaker();
+    auto stop_at_slow = [](const cascade::StreamState& s) -> std::optional<std::string> {
+        if (s.text().find("slow") != std::string_view::npos) return std::string("slow");
+        return std::nullopt;
+    };
+    cascade::Cascade c{options_on(clock),
+                       cascade::tier("mini", std::move(breaker), good).with_stall_limit(100ms).with_early_exit(stop_at_slow),
+                       cascade::tier("big", [](const std::string&) { return std::string("good big"); })};
+    for (int i = 0; i < 3; ++i) {
+        auto r = c.run(std::string("rule"));
+        CHECK(r.trace()[0].status == AttemptStatus::stopped);
+    }
+    CHECK(watched->state() == cascade::BreakerState::closed);
+    CHECK(watched->stats().failures == 0);
+    for (int i = 0; i < 2; ++i) {
+        auto r = c.run(std::string("stall"));
+        CHECK(r.trace()[0].status == AttemptStatus::timed_out);
+    }
+    CHECK(watched->stats().failures == 2);
+    CHECK(watched->state() == cascade::BreakerState::open);
+}
+
+TEST_CASE("Router stats: streamed queries' time to first token, scoring included", "[streaming][router][stats]") {
+    cascade::ManualClock clock;
+    // The easy route's first token comes 3 ms into the query (pass-through), its answer at 4 ms;
+    // a "bad" answer is rejected, so a buffered caller gets no token. The hard route answers at
+    // 10 ms.
+    auto mini = [clock](const std::string& q, cascade::TokenSink& sink) {
+        clock.advance(3ms);
+        const std::string first = q == "bad" ? "bad" : "good";
+        sink(first);
+        clock.advance(1ms);
+        sink(" easy");
+        return first + " easy";
+    };
+    auto huge = [clock](const std::string&, cascade::TokenSink& sink) {
+        clock.advance(5ms);
+        sink("good ");
+        clock.advance(5ms);
+        sink("hard");
+        return std::string("good hard");
+    };
+    // Scoring reads the steady clock, not the routes' manual one: the sleep makes it take time
+    // that the router's figures must include and its routes' must not.
+    auto scorer = [](const std::string& q) {
+        std::this_thread::sleep_for(1ms);
+        return q == "hard" ? 0.9 : 0.1;
+    };
+    cascade::Router router{scorer, {0.5}, cascade::Cascade{options_on(clock), cascade::tier("mini", mini, good)},
+                           cascade::Cascade{options_on(clock), cascade::tier("huge", huge)}};
+    Recorder rec;
+    auto easy = router.stream(std::string("easy"), rec, StreamMode::pass_through);
+    auto hard = router.stream(std::string("hard"), rec, StreamMode::buffered);
+    auto bad = router.stream(std::string("bad"), rec, StreamMode::buffered);  // unanswered: no token
+    (void)router.run(std::string("easy"));                                    // not streamed
+    REQUIRE(easy.first_token_latency().has_value());
+    REQUIRE(hard.first_token_latency().has_value());
+    CHECK_FALSE(bad.first_token_latency().has_value());
+    CHECK(*easy.first_token_latency() == 3ms + easy.scorer_latency());
+    CHECK(*hard.first_token_latency() == 10ms + hard.scorer_latency());
+
+    const auto s = router.stats();
+    CHECK(s.queries == 4);
+    CHECK(s.first_tokens == 2);
+    CHECK(s.first_token_total == *easy.first_token_latency() + *hard.first_token_latency());
+    CHECK(s.first_token_total >= 13ms + 2ms);  // both scorers slept 1 ms
+    CHECK(s.first_token_p50 > 0ns);
+    CHECK(s.first_token_p99 >= s.first_token_p50);
+    CHECK(s.first_token_p99 > 8ms);  // the hard query's, at least 10 ms, within 12.5%
+    // The routes count their own first tokens without the scoring.
+    CHECK(router.route<0>().stats().first_token_total == 3ms);
+    CHECK(router.route<1>().stats().first_token_total == 10ms);
+
+    router.reset_stats();
+    const auto cleared = router.stats();
+    CHECK(cleared.first_tokens == 0);
+    CHECK(cleared.first_token_total == 0ns);
+    CHECK(cleared.first_token_p99 == 0ns);
 }

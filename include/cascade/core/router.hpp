@@ -2,6 +2,7 @@
 #ifndef CASCADE_CORE_ROUTER_HPP
 #define CASCADE_CORE_ROUTER_HPP
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cmath>
@@ -201,6 +202,12 @@ public:
             s.routes.push_back(std::move(r));
         }
         s.scorer_errors = counters_->total(f_scorer_errors);
+        s.first_tokens = counters_->total(f_first_tokens);
+        s.first_token_total = std::chrono::nanoseconds(static_cast<std::int64_t>(counters_->total(f_first_token_ns)));
+        const auto first_token = Buckets::read(*counters_, f_first_token_buckets);
+        s.first_token_p50 = first_token.p50;
+        s.first_token_p90 = first_token.p90;
+        s.first_token_p99 = first_token.p99;
         const RouteStats& last = s.routes.back();
         detail::finish_snapshot(
             s, total, *counters_, f_latency_buckets,
@@ -241,7 +248,12 @@ private:
     static constexpr std::size_t f_scorer_errors = route_count * route_fields;
     static constexpr std::size_t f_latency_buckets = f_scorer_errors + 1;
     using Buckets = detail::LatencyBuckets;
-    using Counters = detail::StripedCounters<f_latency_buckets + Buckets::count>;
+    // Streamed queries' time to first token, scoring included (the route's cascade counts it
+    // without).
+    static constexpr std::size_t f_first_tokens = f_latency_buckets + Buckets::count;
+    static constexpr std::size_t f_first_token_ns = f_first_tokens + 1;
+    static constexpr std::size_t f_first_token_buckets = f_first_tokens + 2;
+    using Counters = detail::StripedCounters<f_first_token_buckets + Buckets::count>;
     using Clock = std::chrono::steady_clock;
 
     template <class Request, class OnStream>
@@ -341,13 +353,18 @@ private:
         const auto scored = Clock::now();
         routed.scorer_latency_ = scored - start;
         run_route<Response>(route, request, limits, routed, scored, channel);
-        if (const auto first_token = routed.first_token_latency()) {
+        auto& counters = counters_->this_thread();
+        if (const auto route_first_token = routed.first_token_latency()) {
             // From the query's start, as its latency: scoring included.
-            detail::ResultAccess<Response>::set_first_token(routed, *first_token + routed.scorer_latency_);
+            const auto first_token = *route_first_token + routed.scorer_latency_;
+            detail::ResultAccess<Response>::set_first_token(routed, first_token);
+            counters.add(f_first_tokens, 1);
+            counters.add(f_first_token_ns,
+                         static_cast<std::uint64_t>(std::max<std::int64_t>(0, first_token.count())));
+            counters.add(f_first_token_buckets + Buckets::index(first_token), 1);
         }
 
         const Result<Response>& result = routed;
-        auto& counters = counters_->this_thread();
         const std::size_t base = route * route_fields;
         counters.add(base + f_queries, 1);
         if (!result.has_value()) counters.add(base + f_unanswered, 1);

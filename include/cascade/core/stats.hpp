@@ -124,6 +124,11 @@ struct RouterStats {
     std::chrono::nanoseconds latency{0};
     /// Percentiles of a query's latency (scoring included), to within 12.5%.
     std::chrono::nanoseconds latency_p50{0}, latency_p90{0}, latency_p99{0};
+    /// Streamed queries (Router::stream) whose caller got a first token, the time to it summed
+    /// over them from each query's start (scoring included), and its percentiles (to within 12.5%).
+    std::uint64_t first_tokens = 0;
+    std::chrono::nanoseconds first_token_total{0};
+    std::chrono::nanoseconds first_token_p50{0}, first_token_p90{0}, first_token_p99{0};
     std::vector<RouteStats> routes;
 
     /// As Stats::saving(): empty, never 0, without a baseline.

@@ -21,6 +21,15 @@ enum class StreamControl {
     stop,   ///< stop now: end the stream (close the connection) and return, or throw
 };
 
+/// Why a sink asked its model to stop (TokenSink::stop_cause()).
+enum class StopCause {
+    none,        ///< it has not (or it is a sink of the caller's own, TokenSink::to)
+    early_exit,  ///< the tier's early-exit rule fired: the answer was going wrong
+    stalled,     ///< no chunk within the stall limit: the server's fault, which a circuit breaker counts
+    deadline,    ///< the call's time ran out
+    lost_race,   ///< the call lost a hedge race
+};
+
 /// Where a streaming model puts its tokens. A model that streams takes one as its second
 /// parameter, `Response(const Request&, cascade::TokenSink&)` or
 /// `Response(const Request&, cascade::TokenSink&, const cascade::CallContext&)`, hands it every
@@ -48,11 +57,13 @@ class TokenSink {
 public:
     using ChunkFn = StreamControl (*)(void* owner, const TokenChunk& chunk);
     using PollFn = bool (*)(void* owner);
+    using CauseFn = StopCause (*)(const void* owner);
 
-    /// A sink that calls `on_chunk(owner, chunk)` for each chunk and `poll(owner)` for
-    /// stop_requested(); a null `poll` never asks for a stop.
-    TokenSink(void* owner, ChunkFn on_chunk, PollFn poll = nullptr) noexcept
-        : owner_(owner), on_chunk_(on_chunk), poll_(poll) {}
+    /// A sink that calls `on_chunk(owner, chunk)` for each chunk, `poll(owner)` for
+    /// stop_requested() and `cause(owner)` for stop_cause(); a null `poll` never asks for a stop,
+    /// a null `cause` gives StopCause::none.
+    TokenSink(void* owner, ChunkFn on_chunk, PollFn poll = nullptr, CauseFn cause = nullptr) noexcept
+        : owner_(owner), on_chunk_(on_chunk), poll_(poll), cause_(cause) {}
 
     /// A sink that hands each chunk to `on_chunk`, a callable `StreamControl(const TokenChunk&)`
     /// or `void(const TokenChunk&)` (then always go on), held by reference: it must outlive the
@@ -87,10 +98,17 @@ public:
     /// True once the stream should end (see above); a model may poll it between chunks.
     [[nodiscard]] bool stop_requested() const { return poll_ != nullptr && poll_(owner_); }
 
+    /// Why the sink asked for a stop, once it has: a wrapper around the model reads it after the
+    /// call (a circuit breaker counts a stall as the server's failure). Asks nothing new: no poll.
+    [[nodiscard]] StopCause stop_cause() const noexcept {
+        return cause_ != nullptr ? cause_(owner_) : StopCause::none;
+    }
+
 private:
     void* owner_;
     ChunkFn on_chunk_;
     PollFn poll_;
+    CauseFn cause_;
 };
 
 }  // namespace cascade

@@ -70,8 +70,9 @@ public:
 };
 
 /// A stream that ended because its sink answered cascade::StreamControl::stop (an early-exit
-/// rule, a deadline, a lost hedge race). Not an answer and not the server's fault: a
-/// cascade::NotRetryable, so it is neither retried nor counted against a circuit breaker.
+/// rule, a stall, a deadline, a lost hedge race). Not an answer: a cascade::NotRetryable, so it
+/// is not retried, and a circuit breaker does not count it for what it is, but for why the sink
+/// stopped it (TokenSink::stop_cause(): a stall is the server's failure).
 class StreamStopped : public NotRetryable {
 public:
     using NotRetryable::NotRetryable;

@@ -285,12 +285,21 @@ private:
     template <class Request>
     detail::model_response_t<Model, Request> call(const Request& request, const CallContext* context, TokenSink* sink) {
         const auto ticket = breaker_->admit();
+        // A stream that stalled is the server's failure, whether its model then returned what it
+        // had or threw that it was stopped (a stop is otherwise no one's fault).
+        const auto stalled = [sink] { return sink != nullptr && sink->stop_cause() == StopCause::stalled; };
         try {
             auto answer = detail::call_model(model_, request, context, sink);
-            breaker_->record_success(ticket);
+            if (stalled()) {
+                if (breaker_->record_failure(ticket) && context != nullptr && context->reports_events()) {
+                    context->report(detail::wrapper_event(EventKind::breaker_opened, breaker_->name(), context));
+                }
+            } else {
+                breaker_->record_success(ticket);
+            }
             return answer;
         } catch (...) {
-            if (counts_(std::current_exception())) {
+            if (stalled() || counts_(std::current_exception())) {
                 if (breaker_->record_failure(ticket) && context != nullptr && context->reports_events()) {
                     context->report(detail::wrapper_event(EventKind::breaker_opened, breaker_->name(), context));
                 }

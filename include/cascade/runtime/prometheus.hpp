@@ -131,7 +131,8 @@ public:
         }
     }
 
-    /// A router's stats: query totals, and per route (label `route`) queries, cost, time.
+    /// A router's stats: query totals (time to first token of streamed queries too), and per route
+    /// (label `route`) queries, cost, time.
     void add(const RouterStats& s, std::string_view prefix, const MetricLabels& labels = {}) {
         const std::string p = checked_prefix(prefix);
         counter(p + "_queries_total", "Queries routed.", labels, s.queries);
@@ -147,6 +148,18 @@ public:
         }
         counter(p + "_latency_seconds_total", "Query time with scoring, summed over queries.", labels,
                 detail::seconds(s.latency));
+        counter(p + "_first_tokens_total", "Streamed queries whose caller got a first token.", labels, s.first_tokens);
+        counter(p + "_first_token_seconds_total",
+                "Time from a streamed query's start to its caller's first token, with scoring, summed over those "
+                "queries.",
+                labels, detail::seconds(s.first_token_total));
+        const std::pair<const char*, std::chrono::nanoseconds> first_token_quantiles[] = {
+            {"0.5", s.first_token_p50}, {"0.9", s.first_token_p90}, {"0.99", s.first_token_p99}};
+        for (const auto& [q, value] : first_token_quantiles) {
+            gauge(p + "_first_token_quantile_seconds",
+                  "Quantiles of the time to a streamed query's first token, with scoring, to within 12.5%.",
+                  with(labels, "quantile", q), detail::seconds(value));
+        }
         for (const RouteStats& r : s.routes) {
             const MetricLabels l = with(labels, "route", r.name);
             counter(p + "_route_queries_total", "Queries sent to the route.", l, r.queries);

@@ -38,7 +38,9 @@ public:
     StreamSession(const StreamSettings& settings, const CallContext& context)
         : settings_(settings), context_(context), start_(now()) {}
 
-    TokenSink sink() noexcept { return TokenSink(this, &StreamSession::on_chunk, &StreamSession::on_poll); }
+    TokenSink sink() noexcept {
+        return TokenSink(this, &StreamSession::on_chunk, &StreamSession::on_poll, &StreamSession::on_cause);
+    }
 
     [[nodiscard]] Stop stop() const noexcept { return stop_; }
     [[nodiscard]] const std::string& reason() const noexcept { return reason_; }
@@ -62,6 +64,16 @@ private:
         return static_cast<StreamSession*>(self)->take(chunk);
     }
     static bool on_poll(void* self) { return static_cast<StreamSession*>(self)->poll(); }
+    static StopCause on_cause(const void* self) noexcept {
+        switch (static_cast<const StreamSession*>(self)->stop_) {
+            case Stop::none: return StopCause::none;
+            case Stop::rule: return StopCause::early_exit;
+            case Stop::stalled: return StopCause::stalled;
+            case Stop::deadline: return StopCause::deadline;
+            case Stop::cancelled: return StopCause::lost_race;
+        }
+        return StopCause::none;
+    }
 
     TimePoint now() const {
         return context_.now != nullptr && *context_.now ? (*context_.now)() : std::chrono::steady_clock::now();

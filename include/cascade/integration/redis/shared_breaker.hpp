@@ -441,12 +441,18 @@ private:
     cascade::detail::model_response_t<Model, Request> call(const Request& request, const CallContext* context,
                                                            TokenSink* sink) {
         const SharedBreaker::Ticket ticket = breaker_->admit(context);
+        // A stream that stalled is the server's failure, as for the in-process breaker.
+        const auto stalled = [sink] { return sink != nullptr && sink->stop_cause() == StopCause::stalled; };
         try {
             auto answer = cascade::detail::call_model(model_, request, context, sink);
-            breaker_->record_success(ticket, context);
+            if (stalled()) {
+                breaker_->record_failure(ticket, context);
+            } else {
+                breaker_->record_success(ticket, context);
+            }
             return answer;
         } catch (...) {
-            if (counts_(std::current_exception())) {
+            if (stalled() || counts_(std::current_exception())) {
                 breaker_->record_failure(ticket, context);
             } else {
                 breaker_->record_neutral(ticket, context);

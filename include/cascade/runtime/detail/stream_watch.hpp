@@ -34,6 +34,9 @@ private:
         if (answer == StreamControl::stop) watch->stopped_ = true;
         return answer;
     }
+    static StopCause cause(const void* self) noexcept {
+        return static_cast<const StreamWatch*>(self)->sink_->stop_cause();
+    }
     static bool poll(void* self) {
         auto* watch = static_cast<StreamWatch*>(self);
         const bool stop = watch->sink_->stop_requested();
@@ -42,7 +45,7 @@ private:
     }
 
     TokenSink* sink_;
-    TokenSink watched_{this, &StreamWatch::forward, &StreamWatch::poll};
+    TokenSink watched_{this, &StreamWatch::forward, &StreamWatch::poll, &StreamWatch::cause};
     std::size_t chunks_ = 0;
     bool stopped_ = false;
 };
