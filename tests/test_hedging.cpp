@@ -4,6 +4,7 @@
 // cascade reports, never with sleeps: a wait that reaches its safety timeout fails the test.
 // Models record what they see into atomics; only the test's own thread asserts.
 #include "catch.hpp"
+#include "threads.hpp"
 
 #include <cascade/runtime/batch.hpp>
 #include <cascade/runtime/prometheus.hpp>
@@ -41,17 +42,7 @@ constexpr double mini_price = 0.0002;
 constexpr double mid_price = 0.001;
 constexpr double big_price = 0.005;
 
-// Polls `done` until it holds; false when the safety timeout comes first, which the calling test
-// turns into a failure (a call that should have been told something never was).
-template <class Pred>
-bool eventually(Pred done, std::chrono::milliseconds safety = 10'000ms) {
-    const auto until = std::chrono::steady_clock::now() + safety;
-    while (!done()) {
-        if (std::chrono::steady_clock::now() >= until) return false;
-        std::this_thread::sleep_for(100us);
-    }
-    return true;
-}
+using cascade_test::eventually;
 
 // Every event the cascade reports, from whichever thread reports it.
 class EventLog {

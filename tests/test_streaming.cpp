@@ -5,6 +5,7 @@
 // time matters they advance a cascade::ManualClock themselves. Hedging uses real threads: the
 // models only record into atomics, and only the test's thread asserts.
 #include "catch.hpp"
+#include "threads.hpp"
 
 #include <cascade/cascade.hpp>
 #include <cascade/runtime/breaker.hpp>
@@ -908,15 +909,7 @@ TEST_CASE("DynamicCascade::stream: a registered streaming tier keeps its early-e
 
 namespace {
 
-template <class Pred>
-bool eventually(Pred done, std::chrono::milliseconds safety = 10'000ms) {
-    const auto until = std::chrono::steady_clock::now() + safety;
-    while (!done()) {
-        if (std::chrono::steady_clock::now() >= until) return false;
-        std::this_thread::sleep_for(100us);
-    }
-    return true;
-}
+using cascade_test::eventually;
 
 struct HedgeFlags {
     std::atomic<bool> backup_started{false};

@@ -3,6 +3,7 @@
 #ifndef CASCADE_TESTS_THREADS_HPP
 #define CASCADE_TESTS_THREADS_HPP
 
+#include <chrono>
 #include <cstddef>
 #include <thread>
 #include <vector>
@@ -21,6 +22,18 @@ void on_threads(int threads, int calls_per_thread, Body body) {
         });
     }
     for (std::thread& th : pool) th.join();
+}
+
+// Polls `done` until it holds; false when `safety` runs out first, which the calling test turns
+// into a failure (something a thread should have done never happened).
+template <class Pred>
+bool eventually(Pred done, std::chrono::milliseconds safety = std::chrono::seconds(10)) {
+    const auto until = std::chrono::steady_clock::now() + safety;
+    while (!done()) {
+        if (std::chrono::steady_clock::now() >= until) return false;
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+    return true;
 }
 
 }  // namespace cascade_test
