@@ -3,6 +3,7 @@
 //   bench_monitor_drift <folder with outcomes.csv> [--seeds 20] [--alpha 0.001] [--cheap MODEL]
 //                       [--smaller MODEL] [--reference gpt-4o] [--before 1000] [--span 1000] [--window 200]
 //                       [--stream-fraction 0.5] [--rates 0.01,0.05,0.1]
+//                       [--suspect-rate R [--base-share 0.8] [--suspect-evidence 1.25]]
 //
 // Per seed, the log's queries are split in two by query (split_by_query, the seed): a cascade
 // "cheap > reference" is calibrated on one part (calibrate(), family_wise, target 0.95, only those
@@ -23,6 +24,10 @@
 // alarms (runs with an alarm before the change, or any alarm on no-drift), the delay from the
 // change to the first alarm after it, and the saving against always calling the reference (label
 // cost included).
+//
+// With --suspect-rate, the monitor labels with suspect labelling (MonitorOptions::
+// suspect_label_rate): at base-share x the nominal rate, and at R while the tier's detector holds
+// at least --suspect-evidence against it; the label rate column stays the nominal rate.
 //
 // The smaller model, unless named, is the one whose degradation brings the static thresholds
 // closest to 0.88 of the reference's quality after the change (a table of all of them is printed).
@@ -58,6 +63,9 @@ struct Config {
     std::size_t window = 200;
     double stream_fraction = 0.5;
     std::vector<double> rates = {0.01, 0.05, 0.10};
+    std::optional<double> suspect_rate;
+    double base_share = 0.8;
+    double suspect_evidence = cascade::detail::monitor_suspect_evidence;
 };
 
 // A 64-bit stream of our own, so that a seed gives the same streams everywhere.
@@ -148,9 +156,14 @@ int run(const Config& cfg) {
     const cascade::OutcomeTable table(rows);
     const std::size_t cheap = table.model_index(cfg.cheap);
     const std::size_t reference = table.model_index(cfg.reference);
-    std::printf("%s: %zu queries x %zu models; cascade %s > %s, target 0.95, alpha %g, %d seeds, streams of %zu + %zu queries\n\n",
+    std::printf("%s: %zu queries x %zu models; cascade %s > %s, target 0.95, alpha %g, %d seeds, streams of %zu + %zu queries\n",
                 path.c_str(), table.query_count(), table.model_count(), cfg.cheap.c_str(), cfg.reference.c_str(), cfg.alpha,
                 cfg.seeds, cfg.before, 2 * cfg.before);
+    if (cfg.suspect_rate) {
+        std::printf("suspect labelling: %g x the label rate, %g while the detector holds at least %g\n", cfg.base_share,
+                    *cfg.suspect_rate, cfg.suspect_evidence);
+    }
+    std::printf("\n");
 
     // Calibrations per seed, and the static quality after a degradation to each smaller model.
     struct Split {
@@ -168,8 +181,9 @@ int run(const Config& cfg) {
         o.max_tiers = 2;
         const cascade::CalibrationResult c = cascade::calibrate(parts.first, o);
         // The reference alone (no cheap tier chosen) has nothing to monitor: keep the cheap tier
-        // with a threshold no confidence reaches, which answers as the reference would.
-        const double threshold = c.chain.size() == 2 ? c.thresholds[0] : HUGE_VAL;
+        // with a threshold no confidence reaches, which answers as the reference would. The cheap
+        // model alone is the cheap tier accepting every answer.
+        const double threshold = c.chain.size() == 2 ? c.thresholds[0] : c.chain[0] == cfg.cheap ? -HUGE_VAL : HUGE_VAL;
         const cascade::OutcomeTable& s = parts.second;
         const std::size_t s_cheap = s.model_index(cfg.cheap);
         const std::size_t s_ref = s.model_index(cfg.reference);
@@ -274,7 +288,9 @@ int run(const Config& cfg) {
                 o.chain = {cfg.cheap, cfg.reference};
                 o.thresholds = {split.threshold};
                 o.target = 0.95;
-                o.label_rate = label_rates[r];
+                o.label_rate = cfg.suspect_rate ? cfg.base_share * label_rates[r] : label_rates[r];
+                o.suspect_label_rate = cfg.suspect_rate;
+                o.suspect_evidence = cfg.suspect_evidence;
                 o.alpha = cfg.alpha;
                 o.window = cfg.window;
                 o.seed = static_cast<std::uint64_t>(seed) * std::uint64_t{7919} + std::uint64_t{r};
@@ -332,9 +348,95 @@ int run(const Config& cfg) {
                     cfg.cheap.c_str(), 100 * share, mean(losses_after), best_bet, best_growth, cfg.alpha, labels,
                     labels / (0.1 * share));
     }
-    std::printf("| scenario | labels | label rate | windows below target: static, acting (of %zu) | quality / ref: static, acting | "
-                "false alarms | alarm <= 1000 after | median delay | saving: static, alarm only, acting |\n",
-                3 * cfg.before / cfg.window);
+    {
+        // How soon could any monitor with the same guarantee see this change? The least favourable
+        // stream that still meets the target is the one after the change reweighted by
+        // 1 / (1 + b x), b the best constant bet (its mean loss is 0): every monitor whose false
+        // alarm guarantee covers all streams that meet the target must, on it too, wait 1 / alpha
+        // labels between false alarms on average. Against it the likelihood ratio of a label is
+        // 1 + b x, and a CUSUM of that ratio, its threshold lowered until its false alarms there
+        // come exactly every 1 / alpha labels, has the least worst-case delay of all such
+        // detectors: a bound for any test on these labels, even one told the change.
+        double best_growth = 0, bet = 0;
+        for (int i = 1; i < 100; ++i) {
+            double g = 0;
+            for (const double x : losses_after) g += std::log1p(i / 100.0 * x);
+            if (g > best_growth) best_growth = g, bet = i / 100.0;
+        }
+        std::vector<double> cumulative;  // of the least favourable weights, for drawing from it
+        double total = 0;
+        for (const double x : losses_after) cumulative.push_back(total += 1.0 / (1.0 + bet * x));
+        Random random(20260);
+        auto after = [&] { return losses_after[random.below(losses_after.size())]; };
+        auto boundary = [&] {
+            const double u = random.unit() * total;
+            const auto i = static_cast<std::size_t>(std::upper_bound(cumulative.begin(), cumulative.end(), u) -
+                                                    cumulative.begin());
+            return losses_after[std::min(i, losses_after.size() - 1)];
+        };
+        auto run_length = [&](auto draw, double log_threshold) {
+            double log_wealth = 0;
+            std::size_t n = 0;
+            do {
+                log_wealth = std::max(log_wealth, 0.0) + std::log1p(bet * draw());
+                ++n;
+            } while (log_wealth < log_threshold && n < 10000000);
+            return n;
+        };
+        double lo = 0, hi = std::log(1.0 / cfg.alpha);
+        for (int step = 0; step < 20; ++step) {
+            const double mid = (lo + hi) / 2;
+            double arl = 0;
+            for (int r = 0; r < 400; ++r) arl += static_cast<double>(run_length(boundary, mid));
+            (arl / 400 < 1.0 / cfg.alpha ? lo : hi) = mid;
+        }
+        std::vector<double> delays;
+        for (int r = 0; r < 4000; ++r) delays.push_back(static_cast<double>(run_length(after, hi)));
+        const double share = answered_after / queries_after;
+        const double in_1000 = 1000 * 0.1 * share;  // labels of the tier in 1,000 queries at 10%
+        const auto within =
+            static_cast<double>(std::count_if(delays.begin(), delays.end(), [&](double d) { return d <= in_1000; }));
+        std::printf(
+            "the detector with this guarantee and the least worst-case delay, told the change (a CUSUM of the "
+            "likelihood ratio against the "
+            "least favourable stream that meets the target, threshold %.1f for 1 / alpha labels between false "
+            "alarms there): median delay %.0f labels, %.0f queries at 10%% labels; within the %.0f labels of 1,000 "
+            "queries at 10%% in %.0f%% of runs\n\n",
+            std::exp(hi), median(delays), median(delays) / (0.1 * share), in_1000, 100 * within / 4000);
+    }
+    if (cfg.suspect_rate) {
+        // The labels suspect labelling spends on a tier that does not drift, by its margin: the
+        // reference right 90% of the time and the tier, independently, as often as in each row.
+        std::printf("suspect labelling on a steady tier (reference right 90%%, independently), nominal rate 10%%:\n");
+        for (const double right : {0.95, 0.90, 0.88, 0.855}) {
+            Random random(7);
+            cascade::detail::TierWatch watch(cfg.alpha);
+            std::size_t labels = 0, alarms = 0;
+            const std::size_t queries = 1000000;
+            for (std::size_t q = 0; q < queries; ++q) {
+                const double rate = watch.suspect(cfg.suspect_evidence) ? *cfg.suspect_rate : cfg.base_share * 0.1;
+                if (!(random.unit() < rate)) continue;
+                ++labels;
+                const double reference_quality = random.unit() < 0.9 ? 1.0 : 0.0;
+                const double answer = random.unit() < right ? 1.0 : 0.0;
+                if (watch.add(0.95 * reference_quality - answer) == cascade::detail::TierWatchChange::alarm) {
+                    ++alarms;
+                    watch = cascade::detail::TierWatch(cfg.alpha);
+                }
+            }
+            std::printf(
+                "  tier right %.1f%% (mean loss %+.3f): %.1f%% of its answers labelled, %zu false alarms in %zu "
+                "labels\n",
+                100 * right, 0.95 * 0.9 - right, 100.0 * static_cast<double>(labels) / static_cast<double>(queries),
+                alarms, labels);
+        }
+        std::printf("\n");
+    }
+    std::printf(
+        "| scenario | labels | label rate | windows below target: static, acting (of %zu) | quality / ref: static, "
+        "acting | "
+        "false alarms | alarm <= 1000 after | median delay | saving: static, alarm only, acting |\n",
+        3 * cfg.before / cfg.window);
     std::printf("|---|---|---|---|---|---|---|---|---|\n");
     for (std::size_t sc = 0; sc < scenario_count; ++sc) {
         for (std::size_t r = 0; r < rate_count; ++r) {
@@ -398,6 +500,12 @@ int main(int argc, char** argv) {
                 cfg.rates.push_back(std::atof(list.substr(start, comma - start).c_str()));
                 start = comma + 1;
             }
+        } else if (a == "--suspect-rate") {
+            cfg.suspect_rate = std::atof(value(i).c_str());
+        } else if (a == "--base-share") {
+            cfg.base_share = std::atof(value(i).c_str());
+        } else if (a == "--suspect-evidence") {
+            cfg.suspect_evidence = std::atof(value(i).c_str());
         } else if (a == "--stream-fraction") {
             cfg.stream_fraction = std::atof(value(i).c_str());
         } else if (cfg.folder.empty() && a.rfind("--", 0) != 0) {
@@ -408,10 +516,14 @@ int main(int argc, char** argv) {
         }
     }
     if (cfg.folder.empty() || cfg.seeds < 1 || cfg.before < 1 || cfg.span < 1 || cfg.window < 1 ||
-        !(cfg.alpha > 0 && cfg.alpha < 1) || !(cfg.stream_fraction > 0 && cfg.stream_fraction < 1)) {
-        std::fprintf(stderr, "usage: bench_monitor_drift <dataset folder> [--seeds 20] [--alpha 0.001] [--cheap MODEL] "
-                             "[--smaller MODEL] [--reference MODEL] [--before 1000] [--span 1000] [--window 200] "
-                             "[--stream-fraction 0.5] [--rates 0.01,0.05,0.1]\n");
+        !(cfg.alpha > 0 && cfg.alpha < 1) || !(cfg.stream_fraction > 0 && cfg.stream_fraction < 1) ||
+        (cfg.suspect_rate && !(*cfg.suspect_rate >= 0 && *cfg.suspect_rate <= 1)) ||
+        !(cfg.base_share > 0 && cfg.base_share <= 1) || !(cfg.suspect_evidence > 1)) {
+        std::fprintf(stderr,
+                     "usage: bench_monitor_drift <dataset folder> [--seeds 20] [--alpha 0.001] [--cheap MODEL] "
+                     "[--smaller MODEL] [--reference MODEL] [--before 1000] [--span 1000] [--window 200] "
+                     "[--stream-fraction 0.5] [--rates 0.01,0.05,0.1] [--suspect-rate R [--base-share 0.8] "
+                     "[--suspect-evidence 1.25]]\n");
         return 2;
     }
     return run(cfg);

@@ -179,8 +179,9 @@ TEST_CASE("family-wise calibration fixes the order of its tests on the choosing 
     // right and right where it is wrong): the choosing part's order is unchanged, but now only
     // the reference can pass.
     const auto t = table_of(synthetic(1000, 3));
-    const auto o = options(0.95, cascade::CalibrationMode::family_wise);
-    const auto parts = cascade::split_by_query(t, o.selection_fraction, o.split_seed);
+    auto o = options(0.95, cascade::CalibrationMode::family_wise);
+    o.selection_fraction = 0.5;
+    const auto parts = cascade::split_by_query(t, *o.selection_fraction, o.split_seed);
     std::string csv = "query_id,model,quality,cost,confidence\n";
     for (const auto* part : {&parts.first, &parts.second}) {
         const bool spoil = part == &parts.second;
@@ -368,10 +369,11 @@ TEST_CASE("chain_count counts subsets of 1 to k models and saturates instead of 
 }
 
 TEST_CASE("which settings family-wise calibration tests depends on the choosing part alone") {
-    // Two logs alike on the choosing part. On the testing part the cheap model answers as the
-    // reference does, so every setting walked passes and `tested` counts the whole walk; the logs
-    // differ there only in how often the reference is right, which moves the testing part's
-    // allowed loss. Fixed-sequence testing is valid only if the walk does not move too.
+    // Two logs alike on the choosing part. On the testing part the cheap model is always right
+    // and the reference often wrong, so every setting walked passes by a wide margin and `tested`
+    // counts the whole walk; the logs differ there only in how often the reference is right,
+    // which moves the testing part's allowed loss. Fixed-sequence testing is valid only if the
+    // walk does not move too.
     constexpr std::size_t n = 2000;
     auto id_of = [](std::size_t i) { return "q" + std::to_string(i); };
     auto confidence_of = [](std::size_t i) { return static_cast<double>((i * 7919) % n) / static_cast<double>(n); };
@@ -379,7 +381,7 @@ TEST_CASE("which settings family-wise calibration tests depends on the choosing 
     for (std::size_t i = 0; i < n; ++i) ids += id_of(i) + ",ref,1,0.01,\n";
     const auto parts = cascade::split_by_query(table_of(ids), 0.5, 1);
     const std::set<std::string> testing(parts.second.queries().begin(), parts.second.queries().end());
-    auto log_with = [&](bool reference_wrong_on_half) {
+    auto log_with = [&](bool reference_wrong_more) {
         std::string csv = "query_id,model,quality,cost,confidence\n";
         for (std::size_t i = 0; i < n; ++i) {
             const std::string id = id_of(i);
@@ -388,8 +390,8 @@ TEST_CASE("which settings family-wise calibration tests depends on the choosing 
             std::string cheap = c >= 0.4 ? "1" : "0";
             std::string ref = "1";
             if (testing.count(id) != 0) {
-                ref = reference_wrong_on_half && i % 2 == 0 ? "0" : "1";
-                cheap = ref;
+                ref = i % 5 < (reference_wrong_more ? 2U : 1U) ? "0" : "1";
+                cheap = "1";
             }
             csv += id + ",cheap," + cheap + ",0.001," + cascade::detail::format_number(c) + "\n";
             csv += id + ",ref," + ref + ",0.01,\n";

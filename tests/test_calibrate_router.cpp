@@ -86,7 +86,8 @@ TEST_CASE("calibrate_router keeps the strong model alone at target 1 when the we
 TEST_CASE("calibrate_router falls back to the strong model when the test part disagrees with the choosing part") {
     cascade::RouterCalibrateOptions o = router_options(0.95);
     const RouterLog clean = router_log(2000, 0.6);
-    const auto parts = cascade::split_by_query(clean.table, o.selection_fraction, o.split_seed);
+    o.selection_fraction = 0.5;
+    const auto parts = cascade::split_by_query(clean.table, *o.selection_fraction, o.split_seed);
     // The weak model is right everywhere on the choosing part, which proposes thresholds up to
     // 1, and wrong on every query of the test part: the walk must stop while the test part's
     // queries below the threshold are at most about 5%.
@@ -105,7 +106,8 @@ TEST_CASE("calibrate_router stops at the first failure even when a higher thresh
     cascade::RouterCalibrateOptions o = router_options(0.95);
     const std::size_t n = 2000;
     const RouterLog clean = router_log(n, 1.0);
-    const auto parts = cascade::split_by_query(clean.table, o.selection_fraction, o.split_seed);
+    o.selection_fraction = 0.5;
+    const auto parts = cascade::split_by_query(clean.table, *o.selection_fraction, o.split_seed);
     const std::set<std::string> tested(parts.second.queries().begin(), parts.second.queries().end());
     // Choosing part: both models always right. Test part: the weak model is wrong on scores in
     // [0.1, 0.2) (a 10% loss by threshold 0.2) and right where the strong one is wrong on [0.2,
@@ -160,23 +162,24 @@ TEST_CASE("calibrate_router refuses bad options and inputs, naming the problem")
 }
 
 TEST_CASE("which thresholds calibrate_router tests depends on the choosing part alone") {
-    // Two logs alike on the choosing part. On the testing part the weak model answers as the
-    // strong one does, so every threshold walked passes and `tested` counts the whole walk; the
-    // logs differ there only in how often the strong model is right, which moves the testing
-    // part's allowed loss. Fixed-sequence testing is valid only if the walk does not move too.
+    // Two logs alike on the choosing part. On the testing part the weak model is always right
+    // and the strong one often wrong, so every threshold walked passes by a wide margin and
+    // `tested` counts the whole walk; the logs differ there only in how often the strong model is
+    // right, which moves the testing part's allowed loss. Fixed-sequence testing is valid only if
+    // the walk does not move too.
     const std::size_t n = 2000;
     const RouterLog base = router_log(n, 0.6);
     const auto parts = cascade::split_by_query(base.table, 0.5, 1);
     const std::set<std::string> testing(parts.second.queries().begin(), parts.second.queries().end());
-    auto log_with = [&](bool strong_wrong_on_half) {
+    auto log_with = [&](bool strong_wrong_more) {
         std::string csv = "query_id,model,quality,cost\n";
         for (std::size_t i = 0; i < n; ++i) {
             const std::string id = "q" + std::to_string(i);
             const char* weak = base.scores[i] < 0.6 ? "1" : "0";
             const char* strong = "1";
             if (testing.count(id) != 0) {
-                strong = strong_wrong_on_half && i % 2 == 0 ? "0" : "1";
-                weak = strong;
+                strong = i % 5 < (strong_wrong_more ? 2U : 1U) ? "0" : "1";
+                weak = "1";
             }
             csv += id + ",weak," + weak + ",0.001\n";
             csv += id + ",strong," + strong + ",0.01\n";

@@ -254,6 +254,92 @@ TEST_CASE("the replay labels the same queries as the live monitor for the same s
     CHECK(labelled < 640);
 }
 
+TEST_CASE("suspect labelling catches a degradation in fewer queries, for few more labels on a healthy stream") {
+    // cheap falls from 97% to 70% right on the queries it answers (it must keep 85.5%): a drop a
+    // steady 5% of labels rarely confirms within the 4,000 queries after it.
+    std::size_t plain_delay = 0;
+    std::size_t suspect_delay = 0;
+    for (std::uint64_t seed = 1; seed <= 5; ++seed) {
+        INFO("seed " << seed);
+        const auto drifting = table_of(drifting_stream(6000, seed, 2000, 6000, 0.7));
+        auto o = cheap_then_ref(0.05, false, seed);
+        const auto plain = cascade::replay_monitored(drifting, o);
+        o.label_rate = 0.04;
+        o.suspect_label_rate = 1.0;
+        const auto suspect = cascade::replay_monitored(drifting, o);
+        REQUIRE_FALSE(suspect.alarms.empty());
+        CHECK(suspect.alarms.front().query >= 2000);  // no false alarm before the drop
+        CHECK(suspect.alarms.front().evidence >= 1.0 / 0.001);
+        CHECK(suspect.alarms.front().loss_estimate > 0.0);
+        CHECK(suspect.suspect_label_rate == 1.0);
+        // A run with no alarm counts the rest of the stream.
+        plain_delay += (plain.alarms.empty() ? 6000 : plain.alarms.front().query) - 2000;
+        suspect_delay += suspect.alarms.front().query - 2000;
+
+        // The same stream without the drop: no alarm, and about as many labels as a steady 5%.
+        const auto healthy = table_of(drifting_stream(6000, seed, 6000, 6000));
+        const auto steady = cascade::replay_monitored(healthy, cheap_then_ref(0.05, false, seed));
+        const auto watched = cascade::replay_monitored(healthy, o);
+        CHECK(watched.alarms.empty());
+        CHECK(static_cast<double>(watched.labels) < 1.25 * static_cast<double>(steady.labels));
+    }
+    CHECK(2 * suspect_delay < plain_delay);
+}
+
+TEST_CASE("with suspect labelling the replay labels the same queries as a live monitor that counts each label at once") {
+    // As above, the reference's cost on query q is 2^q dollars; cheap is wrong on a third of the
+    // queries, so its detector often holds evidence and the rate switches back and forth.
+    constexpr int n = 52;
+    auto cheap_right = [](int q) { return (q * 7) % 3 != 0; };
+    std::string csv = "query_id,model,quality,cost,confidence\n";
+    for (int q = 0; q < n; ++q) {
+        const std::string id = "q" + std::to_string(q);
+        csv += id + ",cheap," + (cheap_right(q) ? "1" : "0") + ",0,0.9\n" + id + ",ref,1," +
+               std::to_string(std::uint64_t{1} << q) + ",\n";
+    }
+    const auto t = table_of(csv);
+    struct Query {
+        int id = 0;
+    };
+    cascade::Cascade c{cascade::tier("cheap", [](const Query& q) { return q.id; }, [](int) { return 0.9; }, 0.5),
+                       cascade::tier("ref", [](const Query& q) { return q.id; })};
+    std::size_t labelled = 0;
+    for (std::uint64_t seed = 1; seed <= 20; ++seed) {
+        auto ro = cheap_then_ref(0.2, false, seed);
+        ro.suspect_label_rate = 1.0;
+        const auto r = cascade::replay_monitored(t, ro);
+        std::set<int> replayed;
+        for (int q = 0; q < n; ++q) {
+            if (std::fmod(std::floor(r.monitored.label_cost / std::ldexp(1.0, q)), 2.0) == 1.0) replayed.insert(q);
+        }
+        REQUIRE(replayed.size() == r.labels);
+
+        std::mutex m;
+        std::set<int> live;
+        cascade::MonitorOptions o;
+        o.label_rate = 0.2;
+        o.suspect_label_rate = 1.0;
+        o.seed = seed;
+        cascade::QualityMonitor<Query, int> monitor(
+            {"cheap", "ref"},
+            [&](const Query& q, const int&, std::size_t) {
+                std::lock_guard<std::mutex> lock(m);
+                live.insert(q.id);
+                return cascade::MonitorLabel{cheap_right(q.id) ? 1.0 : 0.0, 1.0, 0.0};
+            },
+            o);
+        for (int q = 0; q < n; ++q) {
+            monitor.observe("q" + std::to_string(q), Query{q}, c.run(Query{q}));
+            monitor.drain();
+        }
+        INFO("seed " << seed);
+        CHECK(live == replayed);
+        labelled += replayed.size();
+    }
+    // Far more than the 20% a steady rate would label (about 208 of the 20 x 52 queries).
+    CHECK(labelled > 400);
+}
+
 TEST_CASE("replay_monitored names what is wrong with its input") {
     const auto t = table_of(drifting_stream(10, 1, 10, 10));
     auto o = cheap_then_ref(0.1);
@@ -269,6 +355,12 @@ TEST_CASE("replay_monitored names what is wrong with its input") {
         o = cheap_then_ref(rate);
         CHECK(message_of(t, o).find("label_rate must be in [0, 1]") != std::string::npos);
     }
+    o = cheap_then_ref(0.1);
+    o.suspect_label_rate = -0.5;
+    CHECK(message_of(t, o).find("suspect_label_rate must be in [0, 1]") != std::string::npos);
+    o = cheap_then_ref(0.1);
+    o.suspect_evidence = 0.5;
+    CHECK(message_of(t, o).find("suspect_evidence must be a finite number > 1") != std::string::npos);
     o = cheap_then_ref(0.1);
     o.window = 0;
     CHECK(message_of(t, o).find("window must be at least 1") != std::string::npos);

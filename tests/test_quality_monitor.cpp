@@ -4,6 +4,7 @@
 #include <cascade/eval/quality_monitor.hpp>
 #include <cascade/runtime/prometheus.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <condition_variable>
@@ -11,9 +12,11 @@
 #include <cstdint>
 #include <limits>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -493,6 +496,55 @@ TEST_CASE("the monitor's Prometheus text and the runtime's are two overloads of 
     CHECK_THAT(page, Catch::Matchers::ContainsSubstring("qa_cascade_"));
 }
 
+TEST_CASE("a suspect tier's answers are labelled at the suspect rate until the evidence clears") {
+    // label_rate 0: only suspect labelling samples. The reference is always right, so a wrong
+    // answer scores 0.95 and a right one -0.05.
+    auto run = [](std::optional<double> suspect_label_rate) {
+        cascade::MonitorOptions o;
+        o.label_rate = 0.0;
+        o.suspect_label_rate = suspect_label_rate;
+        cascade::QualityMonitor<Query, Answer> monitor(
+            {"mini", "big"}, [](const Query&, const Answer&, std::size_t) { return cascade::MonitorLabel{1.0, 1.0, 0.0}; },
+            o);
+        cascade::Cascade c{cascade::tier("mini", [](const Query&) { return Answer{0, true}; }, confident, 0.8),
+                           cascade::tier("big", [](const Query&) { return Answer{1, true}; })};
+        int next = 0;
+        auto observe = [&] {
+            const Query q{next++};
+            const bool sampled = monitor.observe(id_of(q.id), q, c.run(q));
+            monitor.drain();  // counted before the next query, so the state is deterministic
+            return sampled;
+        };
+        std::vector<bool> sampled;
+        // One wrong answer leaves the detector just below the default level (1.2494 < 1.25).
+        monitor.feedback("review-1", 0, 0.0, 1.0);
+        CHECK_FALSE(monitor.stats().tiers[0].suspect);
+        sampled.push_back(observe());
+        // A second makes the tier a suspect; each right answer labelled then lowers the evidence.
+        monitor.feedback("review-2", 0, 0.0, 1.0);
+        const bool suspect = monitor.stats().tiers[0].suspect;
+        for (int i = 0; i < 200; ++i) sampled.push_back(observe());
+        CHECK_FALSE(monitor.stats().tiers[0].suspect);
+        CHECK(monitor.stats().tiers[0].trusted);
+        return std::make_pair(suspect, sampled);
+    };
+
+    const auto [suspect, sampled] = run(1.0);
+    CHECK(suspect);
+    CHECK_FALSE(sampled[0]);
+    // Every answer while the tier was a suspect, then none: the labels are consecutive.
+    const auto first_unsampled = std::find(sampled.begin() + 1, sampled.end(), false);
+    const auto labelled = first_unsampled - (sampled.begin() + 1);
+    CHECK(labelled >= 3);
+    CHECK(labelled < 100);
+    CHECK(std::find(first_unsampled, sampled.end(), true) == sampled.end());
+
+    // Without a suspect rate the same evidence changes nothing, and the tier is never a suspect.
+    const auto [never, none] = run(std::nullopt);
+    CHECK_FALSE(never);
+    CHECK(std::find(none.begin(), none.end(), true) == none.end());
+}
+
 TEST_CASE("invalid options and tiers throw std::invalid_argument naming the field") {
     World w;
     auto make = [&](cascade::MonitorOptions o, std::vector<std::string> tiers = {"mini", "big"}) {
@@ -517,6 +569,10 @@ TEST_CASE("invalid options and tiers throw std::invalid_argument naming the fiel
     CHECK_THROWS_WITH(make(with([](auto& o) { o.label_budget = -1.0; })), ContainsSubstring("label_budget"));
     CHECK_THROWS_WITH(make(with([&](auto& o) { o.label_budget = inf; })), ContainsSubstring("label_budget"));
     CHECK_THROWS_WITH(make(with([](auto& o) { o.queue_capacity = 0; })), ContainsSubstring("queue_capacity"));
+    CHECK_THROWS_WITH(make(with([](auto& o) { o.suspect_label_rate = 1.5; })), ContainsSubstring("suspect_label_rate"));
+    CHECK_THROWS_WITH(make(with([&](auto& o) { o.suspect_label_rate = nan; })), ContainsSubstring("suspect_label_rate"));
+    CHECK_THROWS_WITH(make(with([](auto& o) { o.suspect_evidence = 1.0; })), ContainsSubstring("suspect_evidence"));
+    CHECK_THROWS_WITH(make(with([&](auto& o) { o.suspect_evidence = inf; })), ContainsSubstring("suspect_evidence"));
     CHECK_THROWS_WITH(make({}, {"mini"}), ContainsSubstring("tiers"));
     CHECK_THROWS_WITH(make({}, {"mini", "mini"}), ContainsSubstring("twice"));
     CHECK_THROWS_WITH(make({}, {"mini", ""}), ContainsSubstring("empty"));

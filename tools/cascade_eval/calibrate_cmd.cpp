@@ -67,8 +67,8 @@ int run_calibrate(const std::vector<std::string>& words) {
     if (!(o.delta > 0.0 && o.delta < 1.0)) {
         throw UsageError("option --delta: the risk, a probability in (0, 1), e.g. 0.1; got " + *args.get("--delta"));
     }
-    o.selection_fraction = args.number("--selection").value_or(0.5);
-    if (!(o.selection_fraction > 0.0 && o.selection_fraction < 1.0)) {
+    o.selection_fraction = args.number("--selection");  // unset: chosen from the target
+    if (o.selection_fraction && !(*o.selection_fraction > 0.0 && *o.selection_fraction < 1.0)) {
         throw UsageError("option --selection: the share of the training queries that chooses the settings to test, in "
                          "(0, 1); got " + *args.get("--selection"));
     }

@@ -76,7 +76,7 @@ void require_model(const cascade::OutcomeTable& table, const std::string& model,
 int run_monitor(const std::vector<std::string>& words) {
     const Args args("monitor", words,
                     with_read_limits({"--log", "--reference", "--target", "--calibration", "--chain", "--thresholds",
-                                      "--label-rate", "--window", "--alpha", "--seed"}),
+                                      "--label-rate", "--suspect-label-rate", "--window", "--alpha", "--seed"}),
                     {"--act", "--json", "--quiet"});
     Progress progress{args.has("--quiet")};
     const ReadLimits limits = read_limits(args);
@@ -123,6 +123,11 @@ int run_monitor(const std::vector<std::string>& words) {
         throw UsageError("option --label-rate: the share of the queries answered below the reference to label, in [0, 1]; got " +
                          *args.get("--label-rate"));
     }
+    o.suspect_label_rate = args.number("--suspect-label-rate");
+    if (o.suspect_label_rate && !(*o.suspect_label_rate >= 0.0 && *o.suspect_label_rate <= 1.0)) {
+        throw UsageError("option --suspect-label-rate: the share of a suspect tier's answers to label, in [0, 1]; got " +
+                         *args.get("--suspect-label-rate"));
+    }
     o.window = args.count("--window").value_or(200);
     if (o.window == 0) throw UsageError("option --window: a number of queries >= 1");
     o.alpha = args.number("--alpha").value_or(o.alpha);
@@ -147,6 +152,7 @@ int run_monitor(const std::vector<std::string>& words) {
                          {"reference", Json(r.reference)},
                          {"target", Json(r.target)},
                          {"label_rate", Json(r.label_rate)},
+                         {"suspect_label_rate", r.suspect_label_rate ? Json(*r.suspect_label_rate) : Json(nullptr)},
                          {"delta", Json(r.alpha)},
                          {"window", Json(r.window)},
                          {"act", Json(r.act)},
@@ -177,7 +183,9 @@ int run_monitor(const std::vector<std::string>& words) {
     }
     std::cout << "monitor " << setting << " on " << r.queries << " queries of " << path << "\n"
               << "  target " << percent(r.target) << " of " << r.reference << "'s quality; labels on "
-              << percent(r.label_rate) << " of the queries answered below it; false alarm level "
+              << percent(r.label_rate) << " of the queries answered below it"
+              << (r.suspect_label_rate ? " (" + percent(*r.suspect_label_rate) + " of a suspect tier's)" : std::string())
+              << "; false alarm level "
               << cascade::detail::format_number(r.alpha) << (r.act ? "; acting on alarms" : "; alarms only") << "\n\n";
     std::cout << "  labels: " << r.labels << ", costing " << dollars(r.monitored.label_cost) << "\n";
     auto row = [&](const char* name, const cascade::StreamFigures& f) {

@@ -134,8 +134,8 @@ int run_route(const std::vector<std::string>& words) {
             throw UsageError("option --delta: the risk, a probability in (0, 1), e.g. 0.1; got " + *args.get("--delta"));
         }
         o.bound = parse_bound(args.get("--bound").value_or("betting"));
-        o.selection_fraction = args.number("--selection").value_or(0.5);
-        if (!(o.selection_fraction > 0.0 && o.selection_fraction < 1.0)) {
+        o.selection_fraction = args.number("--selection");  // unset: chosen from the target
+        if (o.selection_fraction && !(*o.selection_fraction > 0.0 && *o.selection_fraction < 1.0)) {
             throw UsageError("option --selection: the share of the test queries that proposes the thresholds to test, in "
                              "(0, 1); got " + *args.get("--selection"));
         }

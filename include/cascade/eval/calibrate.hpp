@@ -79,8 +79,9 @@ struct CalibrateOptions {
     RiskBound bound = RiskBound::betting;
     /// family_wise: the share of the labelled queries that chooses and orders the settings to
     /// test; the rest tests them. A larger test part certifies cheaper settings, a larger
-    /// choosing part orders them better.
-    double selection_fraction = 0.5;
+    /// choosing part orders them better. Unset: default_selection_fraction() (0.5, less for a
+    /// target that allows little loss).
+    std::optional<double> selection_fraction;
     /// family_wise: the seed of the split of queries into those two parts (split_by_query()).
     std::uint64_t split_seed = 1;
     /// family_wise: at most this many settings are tested, spread along the order.
@@ -154,7 +155,7 @@ inline void check_calibrate_options(const CalibrateOptions& o) {
         throw std::invalid_argument(where + "max_tiers must be in [1, " + std::to_string(CASCADE_MAX_TIERS) + "], got " +
                                     std::to_string(o.max_tiers));
     }
-    check_family_wise_options(where, o.delta, o.bound, o.selection_fraction, o.max_tested);
+    check_family_wise_options(where, o.delta, o.bound, o.selection_fraction.value_or(0.5), o.max_tested);
     if (o.max_candidates < 1 || o.grid_settings < 1) {
         throw std::invalid_argument(where + "max_candidates and grid_settings must be >= 1");
     }
@@ -212,6 +213,8 @@ struct FrontPoint {
     std::vector<double> thresholds;
     double cost = 0.0;   // mean cost per query on the choosing part
     double score = 0.0;  // SettingTest::predicted_bound()
+    double disagree = 0.0;  // the disagreement sums on the choosing part, which steer its test
+    double excess = 0.0;
     bool is_reference = false;
 };
 
@@ -246,6 +249,19 @@ inline Disagreement disagreement_of(const OutcomeTable& table, const ReplayResul
     return d;
 }
 
+// The same, with each query's loss target x ref - quality in the table's order.
+inline SettingLosses losses_of(const OutcomeTable& table, const ReplayResult& r, const std::vector<std::string>& chain,
+                               std::size_t ref, double target) {
+    std::vector<std::size_t> index;
+    for (const std::string& m : chain) index.push_back(table.model_index(m));
+    SettingLosses l;
+    l.in_order.reserve(table.query_count());
+    for (std::size_t q = 0; q < table.query_count(); ++q) {
+        add_loss(l, target, table.quality(ref, q), table.quality(index[r.answered_by[q]], q));
+    }
+    return l;
+}
+
 }  // namespace detail
 
 /// Chooses the cascade (which models, in cost order, and each tier's threshold) that meets a
@@ -274,6 +290,8 @@ inline Disagreement disagreement_of(const OutcomeTable& table, const ReplayResul
 /// which misses the target passes is <= delta, so the cheapest that passed is returned with the
 /// statement intact, however many settings were searched. The test is the bound's (`bound`,
 /// betting by default): an upper confidence bound on E[target x ref - quality] must be <= 0.
+/// The betting test takes the test queries one by one, each wager chosen from the first part's
+/// view of the setting and the test queries before it (see detail::SettingTest).
 ///
 /// per_setting mode tests every setting on all labelled queries and keeps the cheapest that
 /// passed: it spends no queries on choosing, but that choice is not accounted for. Naive mode
@@ -321,8 +339,9 @@ inline CalibrationResult calibrate(const OutcomeTable& labelled, const Calibrate
     // same in both (subset() keeps the models).
     std::optional<std::pair<OutcomeTable, OutcomeTable>> parts;
     if (family_wise) {
-        parts.emplace(detail::split_for_testing(labelled, options.selection_fraction, options.split_seed,
-                                                "cascade::calibrate: "));
+        const double fraction = options.selection_fraction.value_or(
+            default_selection_fraction(options.target, options.delta, labelled.query_count()));
+        parts.emplace(detail::split_for_testing(labelled, fraction, options.split_seed, "cascade::calibrate: "));
     }
     const OutcomeTable& train = family_wise ? parts->first : labelled;
     const std::size_t n = train.query_count();
@@ -387,6 +406,7 @@ inline CalibrationResult calibrate(const OutcomeTable& labelled, const Calibrate
     // indices with a stride of k - 1), and the front of the chains searched so far.
     std::vector<double> point_cost;
     std::vector<double> point_score;
+    std::vector<detail::Disagreement> point_sums;
     std::vector<std::size_t> point_j;
     std::vector<detail::FrontPoint> front;
     std::optional<detail::FrontPoint> reference_point;  // the reference alone, when among the models
@@ -404,6 +424,7 @@ inline CalibrationResult calibrate(const OutcomeTable& labelled, const Calibrate
             chain_bins.clear();
             point_cost.clear();
             point_score.clear();
+            point_sums.clear();
             point_j.clear();
             const bool is_reference = k == 1 && chain[0] == ref;
             auto consider = [&](const std::size_t* j, const detail::GridSums& s) {
@@ -413,6 +434,7 @@ inline CalibrationResult calibrate(const OutcomeTable& labelled, const Calibrate
                 if (family_wise) {
                     point_cost.push_back(s.cost);
                     point_score.push_back(test.predicted_bound(s.disagree, s.excess, n_test));
+                    point_sums.push_back({s.disagree, s.excess});
                     point_j.insert(point_j.end(), j, j + (k - 1));
                     return;
                 }
@@ -470,6 +492,8 @@ inline CalibrationResult calibrate(const OutcomeTable& labelled, const Calibrate
                     detail::FrontPoint f;
                     f.cost = point_cost[p] / count;
                     f.score = point_score[p];
+                    f.disagree = point_sums[p].disagree;
+                    f.excess = point_sums[p].excess;
                     f.is_reference = is_reference;
                     here.push_back(std::move(f));
                     here.back().thresholds.assign(point_j.begin() + static_cast<std::ptrdiff_t>(p * (k - 1)),
@@ -536,9 +560,10 @@ inline CalibrationResult calibrate(const OutcomeTable& labelled, const Calibrate
             } else {
                 const std::vector<std::string> names = names_of(f.chain);
                 const ReplayResult r = replay_cascade(check, names, f.thresholds, true);
-                const detail::Disagreement d = detail::disagreement_of(check, r, names, ref_check);
-                if (!final_test.passes(d.disagree, d.excess)) break;
-                bound_here = final_test.loss_bound(d.disagree, d.excess);
+                const detail::SettingLosses losses = detail::losses_of(check, r, names, ref_check, options.target);
+                const std::vector<detail::WeightedValue> prior = test.loss_corners(f.disagree, f.excess);
+                if (!final_test.passes(losses, prior)) break;
+                bound_here = final_test.loss_bound(losses, prior);
                 cost_here = (f.cost * count + r.cost * static_cast<double>(n_test)) / static_cast<double>(n + n_test);
             }
             if (cost_here < chosen_cost) {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <limits>
 #include <stdexcept>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -37,7 +38,8 @@ struct RouterCalibrateOptions {
     /// The confidence bound of the test.
     RiskBound bound = RiskBound::betting;
     /// The share of the labelled queries that proposes the thresholds to test; the rest tests them.
-    double selection_fraction = 0.5;
+    /// Unset: default_selection_fraction() (0.5, less for a target that allows little loss).
+    std::optional<double> selection_fraction;
     /// The seed of that split (split_by_query()).
     std::uint64_t split_seed = 1;
     /// At most this many thresholds are tested, spread along the path, after the start
@@ -85,7 +87,7 @@ inline void check_router_calibrate_options(const RouterCalibrateOptions& o) {
         throw std::invalid_argument(where + "the target must be a fraction in (0, 1] of the strong model's quality, got " +
                                     format_number(o.target));
     }
-    check_family_wise_options(where, o.delta, o.bound, o.selection_fraction, o.max_tested);
+    check_family_wise_options(where, o.delta, o.bound, o.selection_fraction.value_or(0.5), o.max_tested);
     if (o.max_candidates < 1) throw std::invalid_argument(where + "max_candidates must be >= 1");
 }
 
@@ -99,6 +101,19 @@ inline Disagreement router_disagreement(const OutcomeTable& table, const std::ve
         add_disagreement(d, table.quality(strong, q), table.quality(to_strong ? strong : weak, q));
     }
     return d;
+}
+
+// The same, with each query's loss target x strong - quality in the table's order.
+inline SettingLosses router_losses(const OutcomeTable& table, const std::vector<double>& scores, double threshold,
+                                   std::size_t weak, std::size_t strong, double target) {
+    SettingLosses l;
+    l.in_order.reserve(table.query_count());
+    for (std::size_t q = 0; q < table.query_count(); ++q) {
+        const double s = scores[q];
+        const bool to_strong = !(s >= 0.0 && s <= 1.0) || s >= threshold;
+        add_loss(l, target, table.quality(strong, q), table.quality(to_strong ? strong : weak, q));
+    }
+    return l;
 }
 
 }  // namespace detail
@@ -147,7 +162,10 @@ inline RouterCalibration calibrate_router(const OutcomeTable& labelled, const st
                                     std::to_string(all) + " queries");
     }
     const auto [choose, check] =
-        detail::split_for_testing(labelled, options.selection_fraction, options.split_seed, std::string(where) + ": ");
+        detail::split_for_testing(labelled,
+                                  options.selection_fraction.value_or(
+                                      default_selection_fraction(options.target, options.delta, labelled.query_count())),
+                                  options.split_seed, std::string(where) + ": ");
     // Each part's scores, in its own order (the parts keep the table's order; ids are unique).
     std::unordered_map<std::string, std::size_t> row;
     for (std::size_t q = 0; q < all; ++q) row.emplace(labelled.queries()[q], q);
@@ -178,10 +196,11 @@ inline RouterCalibration calibrate_router(const OutcomeTable& labelled, const st
     // Which thresholds are walked depends on the first part alone (its allowed loss, not the
     // test part's): fixed-sequence testing is valid only for such an order.
     const double slack = predict.allowed();
-    std::vector<double> walk;
+    // Each threshold walked keeps the first part's view of it, which steers its test.
+    std::vector<std::pair<double, detail::Disagreement>> walk;
     for (const double t : candidates) {
         const detail::Disagreement d = detail::router_disagreement(choose, choose_scores, t, weak, strong);
-        if (predict.predicted_bound(d.disagree, d.excess, n_test) <= slack) walk.push_back(t);
+        if (predict.predicted_bound(d.disagree, d.excess, n_test) <= slack) walk.emplace_back(t, d);
     }
     walk = detail::spread_along(std::move(walk), options.max_tested);
 
@@ -194,12 +213,13 @@ inline RouterCalibration calibrate_router(const OutcomeTable& labelled, const st
     out.test_queries = n_test;
     out.allowed_loss = test.allowed();
     out.tested = 1;  // the strong model alone, which passes by definition
-    for (const double t : walk) {
+    for (const auto& [t, chosen_view] : walk) {
         ++out.tested;
-        const detail::Disagreement d = detail::router_disagreement(check, check_scores, t, weak, strong);
-        if (!test.passes(d.disagree, d.excess)) break;
+        const detail::SettingLosses losses = detail::router_losses(check, check_scores, t, weak, strong, options.target);
+        const std::vector<detail::WeightedValue> prior = predict.loss_corners(chosen_view.disagree, chosen_view.excess);
+        if (!test.passes(losses, prior)) break;
         out.threshold = t;
-        out.loss_bound = test.loss_bound(d.disagree, d.excess);
+        out.loss_bound = test.loss_bound(losses, prior);
     }
     out.target_met = true;
     out.guarantee = CalibrationGuarantee::family_wise;

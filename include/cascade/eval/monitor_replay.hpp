@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -32,8 +33,16 @@ struct MonitorReplayOptions {
     std::string reference;
     /// Quality to keep, as a fraction in (0, 1] of the reference's.
     double target = 0.95;
-    /// The share of the queries answered below the reference that get a label, in [0, 1].
+    /// The share of the queries answered below the reference that get a label, in [0, 1] (but for
+    /// a suspect tier's, with suspect_label_rate).
     double label_rate = 0.1;
+    /// Opt in to suspect labelling, as the live monitor's MonitorOptions::suspect_label_rate: the
+    /// share, in [0, 1], of a tier's answers labelled while it is trusted but its detector holds
+    /// at least suspect_evidence against it. Unset: label_rate throughout.
+    std::optional<double> suspect_label_rate;
+    /// The detector evidence, > 1, from which a trusted tier is a suspect (as
+    /// MonitorOptions::suspect_evidence).
+    double suspect_evidence = detail::monitor_suspect_evidence;
     /// The false alarm level of each tier's watch (see detail::ChangeDetector): while a tier keeps
     /// the target, the expected number of its labels before a false alarm is at least 1 / alpha.
     double alpha = 0.001;
@@ -88,6 +97,8 @@ struct MonitorReplayReport {
     std::string reference;
     double target = 0.0;
     double label_rate = 0.0;
+    std::optional<double> suspect_label_rate;  ///< as MonitorReplayOptions::suspect_label_rate
+    double suspect_evidence = 0.0;
     double alpha = 0.0;  ///< the false alarm level (reported as `delta` by cascade-eval too)
     std::size_t window = 0;
     bool act = false;
@@ -129,10 +140,12 @@ inline void finish_windows(StreamFigures& f, const std::vector<double>& answer_q
 /// reference, paid at the reference's logged cost on that query, and graded against the log
 /// (reference quality = the reference's logged quality, answer quality = the answering model's).
 /// Each label feeds the answering tier's watch (detail::TierWatch) the loss target x reference
-/// quality - answer quality. With `act`, a tier whose watch alarmed is skipped, as if it had
-/// rejected, until its watch recovers; a query it would have accepted still feeds its recovery
-/// test when sampled, its answer being graded against the same label (free when the reference
-/// answered the query, a shadow call otherwise).
+/// quality - answer quality. With a suspect_label_rate, a query answered by a trusted tier whose
+/// detector holds at least suspect_evidence against it is labelled at that rate instead, the
+/// tier's state being the one the labels of the queries before it left. With `act`, a tier whose
+/// watch alarmed is skipped, as if it had rejected, until its watch recovers; a query it would
+/// have accepted still feeds its recovery test when sampled, its answer being graded against the
+/// same label (free when the reference answered the query, a shadow call otherwise).
 ///
 ///     cascade::MonitorReplayOptions o;
 ///     o.chain = {"llama3.1-8b", "gpt-4o"};
@@ -151,9 +164,9 @@ inline void finish_windows(StreamFigures& f, const std::vector<double>& answer_q
 /// quality of its answers is below target x the reference's in that window.
 ///
 /// Throws std::invalid_argument naming the problem for an empty chain, an unknown or repeated
-/// model, a wrong number of thresholds, a NaN threshold, a target outside (0, 1], a label_rate
-/// outside [0, 1], an alpha outside (0, 1) or a window of 0; cascade::ParseError when a query
-/// lacks one of the models (naming both).
+/// model, a wrong number of thresholds, a NaN threshold, a target outside (0, 1], a label_rate or
+/// suspect_label_rate outside [0, 1], a suspect_evidence not > 1, an alpha outside (0, 1) or a
+/// window of 0; cascade::ParseError when a query lacks one of the models (naming both).
 inline MonitorReplayReport replay_monitored(const OutcomeTable& stream, const MonitorReplayOptions& options) {
     constexpr const char* where = "cascade::replay_monitored";
     const std::vector<std::size_t> models = detail::chain_indices(stream, options.chain, where);
@@ -176,6 +189,7 @@ inline MonitorReplayReport replay_monitored(const OutcomeTable& stream, const Mo
         throw std::invalid_argument(std::string(where) + ": label_rate must be in [0, 1], got " +
                                     detail::format_number(options.label_rate));
     }
+    detail::check_suspect_labelling(options.suspect_label_rate, options.suspect_evidence, std::string(where) + ": ");
     detail::check_alpha(options.alpha, where);
     if (options.window == 0) throw std::invalid_argument(std::string(where) + ": window must be at least 1 query");
     const std::string reference = options.reference.empty() ? options.chain.back() : options.reference;
@@ -191,6 +205,8 @@ inline MonitorReplayReport replay_monitored(const OutcomeTable& stream, const Mo
     r.reference = reference;
     r.target = options.target;
     r.label_rate = options.label_rate;
+    r.suspect_label_rate = options.suspect_label_rate;
+    r.suspect_evidence = options.suspect_evidence;
     r.alpha = options.alpha;
     r.window = options.window;
     r.act = options.act;
@@ -241,9 +257,13 @@ inline MonitorReplayReport replay_monitored(const OutcomeTable& stream, const Mo
         ++monitored_answers[answered];
 
         const bool by_reference = models[answered] == ref;
-        if ((by_reference && skipped.empty()) || !(detail::label_draw(options.seed, q) < options.label_rate)) {
-            continue;
-        }
+        // The tiers skipped are distrusted, never suspects: only the answering tier's state can
+        // change the rate.
+        const double rate = !by_reference && options.suspect_label_rate &&
+                                    tiers[answered].suspect(options.suspect_evidence)
+                                ? *options.suspect_label_rate
+                                : options.label_rate;
+        if ((by_reference && skipped.empty()) || !(detail::label_draw(options.seed, q) < rate)) continue;
         ++r.labels;
         // The reference's answer, when it gave the final one, is its own label.
         if (!by_reference) r.monitored.label_cost += stream.cost(ref, q);

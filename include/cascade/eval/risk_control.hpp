@@ -46,6 +46,21 @@ enum class CalibrationGuarantee {
     family_wise,
 };
 
+/// The share of `labelled` queries that family-wise calibration spends on choosing what to test,
+/// when the options leave it unset: 0.5, down to 0.3 when the target allows so little loss that
+/// the test needs more queries. A setting that never loses against the reference gains about
+/// (1 - target) a query in the test's log-wealth, so certifying it at level delta takes about
+/// ln(1 / delta) / (1 - target) test queries (230 at 0.99 and delta 0.1, 46 at 0.95); the test
+/// part gets twice that where the labelled queries allow. It depends on the options and the
+/// number of queries alone, never on their labels, so the guarantee is unchanged.
+inline double default_selection_fraction(double target, double delta, std::size_t labelled) {
+    if (labelled == 0 || !(target > 0.0 && target < 1.0) || !(delta > 0.0 && delta < 1.0)) return 0.5;
+    const double wanted = 2.0 * std::log(1.0 / delta) / (1.0 - target);
+    const double fraction = std::clamp(1.0 - wanted / static_cast<double>(labelled), 0.3, 0.5);
+    // A handful of queries: the choosing part must not be empty where half of them would do.
+    return std::floor(fraction * static_cast<double>(labelled)) >= 1.0 ? fraction : 0.5;
+}
+
 /// "betting", "bernstein", "kl".
 inline const char* risk_bound_name(RiskBound b) noexcept {
     switch (b) {
@@ -68,6 +83,35 @@ inline const char* guarantee_name(CalibrationGuarantee g) noexcept {
 
 namespace detail {
 
+// The sums SettingTest takes, for one setting whose per-query quality is `quality` against the
+// reference's `ref`.
+struct Disagreement {
+    double disagree = 0.0;
+    double excess = 0.0;
+};
+inline void add_disagreement(Disagreement& d, double ref, double quality) {
+    if (quality != ref) {
+        d.disagree += 1.0;
+        d.excess += (1.0 + ref - quality) / 2.0;
+    }
+}
+
+// A setting's losses target x ref - quality on the queries that test it, in their order, with
+// the sums the fixed-sample bounds take.
+struct SettingLosses {
+    Disagreement sums;
+    std::vector<double> in_order;
+};
+inline void add_loss(SettingLosses& l, double target, double ref, double quality) {
+    add_disagreement(l.sums, ref, quality);
+    l.in_order.push_back(std::clamp(target * ref - quality, -1.0, target));
+}
+
+// The share of the growth-optimal wager the sequential betting test stakes: a full one overbets
+// on a setting the choosing queries flattered and loses more than it gains (measured in
+// benchmarks/README.md, "Calibration on real outcomes").
+inline constexpr double plug_in_kelly_fraction = 0.7;
+
 // The test of one setting against the quality target, from sums over n queries: `disagree`, the
 // queries where the setting's quality differs from the reference's, and `excess`, the sum over
 // them of (1 + ref - quality) / 2 (a loss counts 1, a gain 0, for 0/1 quality).
@@ -83,6 +127,12 @@ namespace detail {
 //
 // passes() caches by (disagree, excess rounded up): exact for 0/1 quality and conservative for
 // graded, since every bound here grows with the losses.
+//
+// On the queries that test a setting chosen on others, the betting bound is sequential: the
+// losses come one by one in the queries' order, and before each one the bettor stakes
+// plug_in_kelly_fraction of the growth-optimal wager on what it has seen, starting from the
+// choosing queries' view of the same setting (loss_corners() there). It adapts to a setting the
+// choosing queries flattered, and the wealth may reach 1 / delta at any point (BettingSequence).
 class SettingTest {
 public:
     SettingTest(RiskBound bound, std::size_t n, double reference_sum, double target, double delta)
@@ -116,6 +166,27 @@ public:
         }
         cache_.emplace(key, pass);
         return pass;
+    }
+
+    // The four values of the loss, with their weights on these queries (no weight below 0): what
+    // a test of the same setting on other queries starts from.
+    [[nodiscard]] std::vector<WeightedValue> loss_corners(double disagree, double excess) const {
+        std::vector<WeightedValue> w = weights(disagree, excess);
+        for (WeightedValue& v : w) v.weight = std::max(0.0, v.weight);
+        return w;
+    }
+
+    // The test of a setting from its losses on these queries: sequential for the betting bound,
+    // steered by `prior` (see the class comment), and from the sums for the others.
+    bool passes(const SettingLosses& losses, const std::vector<WeightedValue>& prior) {
+        if (bound_ != RiskBound::betting) return passes(losses.sums.disagree, losses.sums.excess);
+        if (n_ == 0) return false;
+        return in_order(losses, prior).rejects(0.0, delta_);
+    }
+    double loss_bound(const SettingLosses& losses, const std::vector<WeightedValue>& prior) const {
+        if (bound_ != RiskBound::betting) return loss_bound(losses.sums.disagree, losses.sums.excess);
+        if (n_ == 0) return std::numeric_limits<double>::infinity();
+        return allowed_ + in_order(losses, prior).upper_bound(delta_);
     }
 
     // The bound the test compares with allowed(): an upper bound on E[ref - quality] for kl;
@@ -186,6 +257,10 @@ private:
         return allowed_ + excess_bound;
     }
 
+    BettingSequence in_order(const SettingLosses& losses, const std::vector<WeightedValue>& prior) const {
+        return BettingSequence(prior, losses.in_order, -1.0, target_, 0.0, plug_in_kelly_fraction);
+    }
+
     RiskBound bound_;
     std::size_t n_;
     double ref_sum_;
@@ -196,18 +271,6 @@ private:
     std::unordered_map<std::uint64_t, bool> cache_;
 };
 
-// The sums SettingTest takes, for one setting whose per-query quality is `quality` against the
-// reference's `ref`.
-struct Disagreement {
-    double disagree = 0.0;
-    double excess = 0.0;
-};
-inline void add_disagreement(Disagreement& d, double ref, double quality) {
-    if (quality != ref) {
-        d.disagree += 1.0;
-        d.excess += (1.0 + ref - quality) / 2.0;
-    }
-}
 
 // The checks of the family-wise options that calibrate() and calibrate_router() share; `where`
 // starts each message ("cascade::calibrate: ").

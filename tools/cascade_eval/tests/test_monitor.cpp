@@ -110,6 +110,33 @@ TEST_CASE("monitor --act rejects the degraded tier and keeps more windows on tar
     CHECK(text.out.find("reject query ") != std::string::npos);
 }
 
+TEST_CASE("monitor --suspect-label-rate labels a suspect tier's answers at that rate") {
+    const std::vector<std::string> chain = {"--chain", "cheap,ref", "--thresholds", "0.5", "--json"};
+    const Run steady = run(monitor(drift_csv, chain));
+    std::vector<std::string> more = chain;
+    more.insert(more.end(), {"--suspect-label-rate", "1"});
+    const Run suspect = run(monitor(drift_csv, more));
+    INFO(suspect.err);
+    REQUIRE(steady.code == 0);
+    REQUIRE(suspect.code == 0);
+    const JsonValue a = parse_json(steady.out);
+    const JsonValue b = parse_json(suspect.out);
+    CHECK(at(a, "suspect_label_rate").is_null());
+    CHECK(at(b, "suspect_label_rate").as_number() == 1);
+    // The same draws, and every answer labelled while the tier holds evidence: more labels, and
+    // here an alarm no later.
+    CHECK(at(b, "labels").as_number() > at(a, "labels").as_number());
+    REQUIRE(at(b, "alarms").as_array().size() == 1);
+    CHECK(at(at(b, "alarms").as_array()[0], "query").as_number() >= change_at);
+    CHECK(at(at(b, "alarms").as_array()[0], "query").as_number() <=
+          at(at(a, "alarms").as_array()[0], "query").as_number());
+    more.pop_back();
+    more.emplace_back("1.5");
+    const Run wrong = run(monitor(drift_csv, more));
+    CHECK(wrong.code == 2);
+    CHECK(wrong.err.find("option --suspect-label-rate") != std::string::npos);
+}
+
 TEST_CASE("monitor stays quiet on a stream that keeps the target") {
     const Run r = run(monitor(steady_csv, {"--chain", "cheap,ref", "--thresholds", "0.5", "--act", "--json"}));
     REQUIRE(r.code == 0);

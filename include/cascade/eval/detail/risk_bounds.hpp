@@ -175,6 +175,111 @@ inline double betting_upper_bound(const std::vector<WeightedValue>& sample, doub
     return lo + above * (hi - lo);
 }
 
+// The constant wager c in [0, most] under which the sample's wealth against "the mean of x is
+// >= m" (x scaled to [0, 1]) grows fastest: the log-wealth sum w log(1 + c (m - x) / (1 - m)) is
+// concave in c, so its slope is bisected. 0 when no wager gains (the sample's mean is >= m).
+inline double growth_optimal_wager(const std::vector<WeightedValue>& scaled, double m, double most) {
+    auto slope = [&](double c) {
+        double d = 0.0;
+        for (const WeightedValue& v : scaled) {
+            const double g = (m - v.value) / (1.0 - m);
+            d += v.weight * g / (1.0 + c * g);
+        }
+        return d;
+    };
+    if (!(slope(0.0) > 0.0)) return 0.0;
+    if (slope(most) >= 0.0) return most;
+    double lo = 0.0;
+    double hi = most;
+    for (int i = 0; i < 50; ++i) {
+        const double mid = (lo + hi) / 2.0;
+        (slope(mid) > 0.0 ? lo : hi) = mid;
+    }
+    return lo;
+}
+
+// A betting test whose wager is chosen afresh before each sample, from a prior sample and the
+// samples before it (a predictable plug-in, in the manner of Waudby-Smith and Ramdas): the
+// fraction `kelly_fraction` of the growth-optimal constant wager on them against "the mean is
+// >= m0". Each wager is fixed before its sample is seen, so the wealth prod (1 + c_i (m - x_i) /
+// (1 - m)) is a test supermartingale under "the mean is >= m", for every m; the test rejects when
+// it reaches 1 / delta at any point of the sequence (Ville's inequality). The prior must not
+// depend on the sequence (e.g. other queries' view of the same setting); it only steers the
+// wagers. The wagers depend on m0 alone, not on the m tested, so the wealth grows with m and the
+// set of m not rejected is an interval: betting_sequence_upper_bound() gives its end.
+class BettingSequence {
+public:
+    // `prior` and every sample in [lo, hi]; m0 in (lo, hi).
+    BettingSequence(const std::vector<WeightedValue>& prior, const std::vector<double>& sequence, double lo, double hi,
+                    double m0, double kelly_fraction)
+        : lo_(lo), hi_(hi) {
+        check_bound_input("cascade::BettingSequence", prior, lo, hi, 0.5);
+        for (const double value : sequence) {
+            if (!(value >= lo && value <= hi)) {
+                throw std::invalid_argument("cascade::BettingSequence: sample value " + format_number(value) +
+                                            " is NaN or outside [" + format_number(lo) + ", " + format_number(hi) + "]");
+            }
+        }
+        double count = 0.0;
+        double mean = 0.0;
+        std::vector<WeightedValue> seen = scale_sample(prior, lo, hi, count, mean);
+        const double at = (m0 - lo) / (hi - lo);
+        xs_.reserve(sequence.size());
+        wagers_.reserve(sequence.size());
+        for (const double value : sequence) {
+            const double x = std::clamp((value - lo) / (hi - lo), 0.0, 1.0);
+            const bool usable = at > 0.0 && at < 1.0;
+            wagers_.push_back(usable ? kelly_fraction * growth_optimal_wager(seen, at, betting_most_wager) : 0.0);
+            xs_.push_back(x);
+            // Merged with an equal value already seen: 0/1 quality has four, so each wager costs
+            // a handful of operations.
+            const auto same = std::find_if(seen.begin(), seen.end(), [&](const WeightedValue& v) { return v.value == x; });
+            if (same != seen.end()) {
+                same->weight += 1.0;
+            } else {
+                seen.push_back({x, 1.0});
+            }
+        }
+    }
+
+    // True when some prefix of the sequence makes the wealth against "the mean is >= m" reach
+    // 1 / delta.
+    [[nodiscard]] bool rejects(double m, double delta) const {
+        const double at = (m - lo_) / (hi_ - lo_);
+        if (at >= 1.0) return true;  // no variable in [lo, hi] has a mean above hi
+        if (!(at > 0.0)) return false;
+        const double level = std::log(1.0 / delta);
+        double log_wealth = 0.0;
+        for (std::size_t i = 0; i < xs_.size(); ++i) {
+            log_wealth += std::log1p(wagers_[i] * (at - xs_[i]) / (1.0 - at));
+            if (log_wealth >= level) return true;
+        }
+        return false;
+    }
+
+    // The smallest m whose null the sequence rejects: with probability >= 1 - delta the mean is
+    // at most this (hi when even hi is not rejected).
+    [[nodiscard]] double upper_bound(double delta) const {
+        double below = 0.0;
+        double above = 1.0;
+        for (int i = 0; i < 60; ++i) {
+            const double mid = (below + above) / 2.0;
+            if (rejects(lo_ + mid * (hi_ - lo_), delta)) {
+                above = mid;
+            } else {
+                below = mid;
+            }
+        }
+        return lo_ + above * (hi_ - lo_);
+    }
+
+private:
+    double lo_;
+    double hi_;
+    std::vector<double> xs_;
+    std::vector<double> wagers_;
+};
+
 // The empirical Bernstein bound of Maurer and Pontil (2009, theorem 4): with probability
 // >= 1 - delta over n >= 2 independent samples of a variable in [lo, hi], its mean is at most
 // mean + sqrt(2 V ln(2 / delta) / n) + 7 (hi - lo) ln(2 / delta) / (3 (n - 1)), V the unbiased

@@ -2,8 +2,13 @@
 #ifndef CASCADE_EVAL_DETAIL_TIER_WATCH_HPP
 #define CASCADE_EVAL_DETAIL_TIER_WATCH_HPP
 
+#include <cmath>
 #include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
 
+#include "../../detail/number.hpp"
 #include "change_detector.hpp"
 
 // The state of one monitored tier, shared by the live monitor and its replay so that both decide
@@ -11,9 +16,38 @@
 // give evidence of a mean below 0 again, counted from the alarm (a recovery). While distrusted, a
 // monitor that acts on alarms rejects the tier's answers (the query escalates), and the losses of
 // the answers it would have given keep feeding the recovery test.
+//
+// A trusted tier whose detector holds some evidence against it is a suspect: a monitor with
+// suspect labelling labels its answers at a rate of their own (suspect_label_rate) until the
+// evidence clears or turns into an alarm, so that a real drop is confirmed in fewer queries. The
+// choice of which answers to label then depends on the labels before them, never on the answer
+// itself, so each labelled loss keeps its mean given the labels before it, and the detector's
+// guarantee (counted in labels) is unchanged.
 namespace cascade::detail {
 
 enum class TierWatchChange { none, alarm, recovery };
+
+// The detector's evidence from which a tier is a suspect, by default: a little more than what one
+// wrong answer where the reference was right (loss 0.95) gives a rested detector (1.2494 with the
+// bets of change_detector.hpp), so that one wrong answer does not make a suspect and two close
+// together do. Lower levels label healthy tiers more often; see bench_monitor_drift.
+inline constexpr double monitor_suspect_evidence = 1.25;
+
+// Throws std::invalid_argument, prefixed by `who`, for a suspect label rate outside [0, 1] or a
+// suspect evidence level that is not a finite number > 1 (at 1 or below, a rested detector is
+// already a suspect).
+inline void check_suspect_labelling(std::optional<double> suspect_label_rate, double suspect_evidence,
+                                    const std::string& who) {
+    if (suspect_label_rate && !(*suspect_label_rate >= 0.0 && *suspect_label_rate <= 1.0)) {
+        throw std::invalid_argument(who + "suspect_label_rate must be in [0, 1], got " +
+                                    format_number(*suspect_label_rate));
+    }
+    if (!(suspect_evidence > 1.0 && std::isfinite(suspect_evidence))) {
+        throw std::invalid_argument(who +
+                                    "suspect_evidence must be a finite number > 1 (a rested detector holds 1), got " +
+                                    format_number(suspect_evidence));
+    }
+}
 
 class TierWatch {
 public:
@@ -49,6 +83,8 @@ public:
     }
 
     [[nodiscard]] bool trusted() const noexcept { return trusted_; }
+    // Trusted, and its detector holds at least `level` of evidence against it (see above).
+    [[nodiscard]] bool suspect(double level) const noexcept { return trusted_ && detector_.evidence() >= level; }
     // The evidence behind the current state: the detector's while trusted, the recovery test's
     // while distrusted (each 1 at its start; the change happens at 1/alpha).
     [[nodiscard]] double evidence() const noexcept { return trusted_ ? detector_.evidence() : recovery_.evidence(); }
