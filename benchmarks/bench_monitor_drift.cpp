@@ -3,7 +3,7 @@
 //   bench_monitor_drift <folder with outcomes.csv> [--seeds 20] [--alpha 0.001] [--cheap MODEL]
 //                       [--smaller MODEL] [--reference gpt-4o] [--before 1000] [--span 1000] [--window 200]
 //                       [--stream-fraction 0.5] [--rates 0.01,0.05,0.1]
-//                       [--suspect-rate R [--base-share 0.8] [--suspect-evidence 1.25]]
+//                       [--suspect-rate R [--base-share 0.8] [--suspect-evidence 1.25] [--act-on-suspicion]]
 //
 // Per seed, the log's queries are split in two by query (split_by_query, the seed): a cascade
 // "cheap > reference" is calibrated on one part (calibrate(), family_wise, target 0.95, only those
@@ -27,7 +27,8 @@
 //
 // With --suspect-rate, the monitor labels with suspect labelling (MonitorOptions::
 // suspect_label_rate): at base-share x the nominal rate, and at R while the tier's detector holds
-// at least --suspect-evidence against it; the label rate column stays the nominal rate.
+// at least --suspect-evidence against it; the label rate column stays the nominal rate. With
+// --act-on-suspicion, the acting monitor also rejects a suspect tier's answers.
 //
 // The smaller model, unless named, is the one whose degradation brings the static thresholds
 // closest to 0.88 of the reference's quality after the change (a table of all of them is printed).
@@ -66,6 +67,7 @@ struct Config {
     std::optional<double> suspect_rate;
     double base_share = 0.8;
     double suspect_evidence = cascade::detail::monitor_suspect_evidence;
+    bool act_on_suspicion = false;
 };
 
 // A 64-bit stream of our own, so that a seed gives the same streams everywhere.
@@ -160,8 +162,9 @@ int run(const Config& cfg) {
                 path.c_str(), table.query_count(), table.model_count(), cfg.cheap.c_str(), cfg.reference.c_str(), cfg.alpha,
                 cfg.seeds, cfg.before, 2 * cfg.before);
     if (cfg.suspect_rate) {
-        std::printf("suspect labelling: %g x the label rate, %g while the detector holds at least %g\n", cfg.base_share,
-                    *cfg.suspect_rate, cfg.suspect_evidence);
+        std::printf("suspect labelling: %g x the label rate, %g while the detector holds at least %g%s\n", cfg.base_share,
+                    *cfg.suspect_rate, cfg.suspect_evidence,
+                    cfg.act_on_suspicion ? "; acting rejects a suspect's answers too" : "");
     }
     std::printf("\n");
 
@@ -296,6 +299,7 @@ int run(const Config& cfg) {
                 o.seed = static_cast<std::uint64_t>(seed) * std::uint64_t{7919} + std::uint64_t{r};
                 const cascade::MonitorReplayReport alarm_only = cascade::replay_monitored(stream, o);
                 o.act = true;
+                o.act_on_suspicion = cfg.act_on_suspicion;
                 const cascade::MonitorReplayReport acting = cascade::replay_monitored(stream, o);
                 Cell& c = cells[sc][r];
                 ++c.runs;
@@ -506,6 +510,8 @@ int main(int argc, char** argv) {
             cfg.base_share = std::atof(value(i).c_str());
         } else if (a == "--suspect-evidence") {
             cfg.suspect_evidence = std::atof(value(i).c_str());
+        } else if (a == "--act-on-suspicion") {
+            cfg.act_on_suspicion = true;
         } else if (a == "--stream-fraction") {
             cfg.stream_fraction = std::atof(value(i).c_str());
         } else if (cfg.folder.empty() && a.rfind("--", 0) != 0) {
@@ -518,12 +524,13 @@ int main(int argc, char** argv) {
     if (cfg.folder.empty() || cfg.seeds < 1 || cfg.before < 1 || cfg.span < 1 || cfg.window < 1 ||
         !(cfg.alpha > 0 && cfg.alpha < 1) || !(cfg.stream_fraction > 0 && cfg.stream_fraction < 1) ||
         (cfg.suspect_rate && !(*cfg.suspect_rate >= 0 && *cfg.suspect_rate <= 1)) ||
-        !(cfg.base_share > 0 && cfg.base_share <= 1) || !(cfg.suspect_evidence > 1)) {
+        !(cfg.base_share > 0 && cfg.base_share <= 1) || !(cfg.suspect_evidence > 1) ||
+        (cfg.act_on_suspicion && !cfg.suspect_rate)) {
         std::fprintf(stderr,
                      "usage: bench_monitor_drift <dataset folder> [--seeds 20] [--alpha 0.001] [--cheap MODEL] "
                      "[--smaller MODEL] [--reference MODEL] [--before 1000] [--span 1000] [--window 200] "
                      "[--stream-fraction 0.5] [--rates 0.01,0.05,0.1] [--suspect-rate R [--base-share 0.8] "
-                     "[--suspect-evidence 1.25]]\n");
+                     "[--suspect-evidence 1.25] [--act-on-suspicion]]\n");
         return 2;
     }
     return run(cfg);

@@ -1,5 +1,6 @@
 #include "catch.hpp"
 #include "outcome_table.hpp"
+#include "synthetic_outcomes.hpp"
 
 #include <cascade/eval/calibrate_router.hpp>
 #include <cascade/eval/outcome_log.hpp>
@@ -126,6 +127,38 @@ TEST_CASE("calibrate_router stops at the first failure even when a higher thresh
     const auto r = cascade::calibrate_router(table_of(csv), clean.scores, o);
     CHECK(r.threshold >= 0.1);
     CHECK(r.threshold < 0.2);
+}
+
+TEST_CASE("calibrate_router gives the same threshold whatever the order of the log") {
+    // Easy queries for the weak model first, then hard ones: the test must not take them in
+    // the log's order (the wealth would peak on the easy ones). Reversing the log changes nothing.
+    const std::size_t n = 1200;
+    cascade_test::Lcg random(23);
+    std::vector<std::string> blocks;
+    std::vector<double> scores;
+    for (std::size_t i = 0; i < n; ++i) {
+        const bool easy = i < n / 2;
+        const int weak_right = random.unit() < (easy ? 0.99 : 0.6) ? 1 : 0;
+        const std::string id = "q" + std::to_string(i);
+        blocks.push_back(id + ",weak," + std::to_string(weak_right) + ",0.125\n" + id + ",strong,1,1\n");
+        scores.push_back(std::floor(random.unit() * 64.0) / 64.0);  // says nothing of difficulty
+    }
+    auto run = [&](bool reversed) {
+        std::string csv = "query_id,model,quality,cost\n";
+        std::vector<double> s;
+        for (std::size_t i = 0; i < n; ++i) {
+            const std::size_t k = reversed ? n - 1 - i : i;
+            csv += blocks[k];
+            s.push_back(scores[k]);
+        }
+        cascade::RouterCalibrateOptions o = router_options(0.9);
+        return cascade::calibrate_router(table_of(csv), s, o);
+    };
+    const auto a = run(false);
+    const auto b = run(true);
+    CHECK(a.threshold == b.threshold);
+    CHECK(a.tested == b.tested);
+    CHECK(a.loss_bound == b.loss_bound);
 }
 
 TEST_CASE("calibrate_router refuses bad options and inputs, naming the problem") {

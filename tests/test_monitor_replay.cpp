@@ -54,6 +54,16 @@ cascade::MonitorReplayOptions cheap_then_ref(double label_rate, bool act = false
     return o;
 }
 
+// The queries a replay labelled, read off its label cost where query q's reference costs 2^q
+// dollars: bit q of the total is set exactly when q was labelled.
+std::set<int> queries_labelled(const cascade::MonitorReplayReport& r, int n) {
+    std::set<int> labelled;
+    for (int q = 0; q < n; ++q) {
+        if (std::fmod(std::floor(r.monitored.label_cost / std::ldexp(1.0, q)), 2.0) == 1.0) labelled.insert(q);
+    }
+    return labelled;
+}
+
 std::string message_of(const cascade::OutcomeTable& t, const cascade::MonitorReplayOptions& o) {
     try {
         (void)cascade::replay_monitored(t, o);
@@ -130,8 +140,10 @@ TEST_CASE("a rejected tier keeps being tested and is accepted again when it reco
     CHECK(r.adjustments[1].evidence >= 1.0 / 0.001);
     CHECK(r.adjustments[1].loss_estimate < 0.0);
     CHECK(r.recoveries.size() == 1);
-    // Trusted again: the cheap tier answers its share again by the end.
-    CHECK(r.monitored.answered[0] > 0.3);
+    // Trusted again well before the end, the cheap tier answers its share again (about 0.5 of
+    // the queries when trusted, none while rejected).
+    CHECK(r.adjustments[1].query < 8000);
+    CHECK(r.monitored.answered[0] > 0.5 * (10000.0 - static_cast<double>(r.adjustments[1].query)) / 10000.0 * 0.8);
 }
 
 TEST_CASE("labels, their cost and the saving add up on a hand-checked stream") {
@@ -168,7 +180,7 @@ TEST_CASE("labels, their cost and the saving add up on a hand-checked stream") {
     CHECK(none.monitored.saving == none.static_thresholds.saving);
 }
 
-TEST_CASE("a rejected tier's label is free when the reference answered the query") {
+TEST_CASE("a rejected tier's held-back answer is labelled by a shadow call, as the live guard has it labelled") {
     // cheap is wrong on q0..q2 at high confidence: with alpha 0.85 (an alarm at an
     // e-value of 1.18) one bad label alarms.
     std::string csv = "query_id,model,quality,cost,confidence\n";
@@ -181,11 +193,31 @@ TEST_CASE("a rejected tier's label is free when the reference answered the query
     REQUIRE(r.alarms.size() == 1);
     CHECK(r.alarms[0].query == 0);
     // q0 was answered by cheap and labelled by a shadow call; q1 and q2 were escalated to ref,
-    // whose answer grades cheap's at no further cost.
+    // and cheap's held-back answers labelled by a shadow call each: the live monitor's guard
+    // offers them without the answer that replaced them.
     CHECK(r.labels == 3);
-    CHECK(r.monitored.label_cost == 2.0);
+    CHECK(r.monitored.label_cost == 6.0);
     CHECK(r.monitored.cost == 3 * 0.25 + 2 * 2.0);
     CHECK(r.monitored.answered == std::vector<double>{1.0 / 3.0, 2.0 / 3.0});
+}
+
+TEST_CASE("a held-back answer and the answer given on the same query are two labels") {
+    // cheap alarms on q0 (alpha 0.85); from q1 on it is held back and mid answers: the live
+    // monitor then queues both answers, each a call of its labeller.
+    std::string csv = "query_id,model,quality,cost,confidence\n";
+    for (const char* q : {"q0", "q1", "q2"}) {
+        csv += std::string(q) + ",cheap,0,0.25,0.9\n" + q + ",mid,1,0.5,0.9\n" + q + ",ref,1,2,\n";
+    }
+    cascade::MonitorReplayOptions o = cheap_then_ref(1.0, true);
+    o.chain = {"cheap", "mid", "ref"};
+    o.thresholds = {0.5, 0.5};
+    o.alpha = 0.85;
+    const auto r = cascade::replay_monitored(table_of(csv), o);
+    REQUIRE(r.alarms.size() == 1);
+    CHECK(r.alarms[0].model == "cheap");
+    CHECK(r.labels == 5);  // q0: cheap's; q1 and q2: cheap's held back and mid's
+    CHECK(r.monitored.label_cost == 5 * 2.0);
+    CHECK(r.monitored.answered == std::vector<double>{1.0 / 3.0, 2.0 / 3.0, 0.0});
 }
 
 TEST_CASE("the label sampling follows the rate and the seed") {
@@ -222,10 +254,7 @@ TEST_CASE("the replay labels the same queries as the live monitor for the same s
     std::size_t labelled = 0;
     for (std::uint64_t seed = 1; seed <= 20; ++seed) {
         const auto r = cascade::replay_monitored(t, cheap_then_ref(0.5, false, seed));
-        std::set<int> replayed;
-        for (int q = 0; q < n; ++q) {
-            if (std::fmod(std::floor(r.monitored.label_cost / std::ldexp(1.0, q)), 2.0) == 1.0) replayed.insert(q);
-        }
+        const std::set<int> replayed = queries_labelled(r, n);
         REQUIRE(replayed.size() == r.labels);
 
         std::mutex m;
@@ -286,6 +315,41 @@ TEST_CASE("suspect labelling catches a degradation in fewer queries, for few mor
     CHECK(2 * suspect_delay < plain_delay);
 }
 
+TEST_CASE("acting on suspicion holds a suspect tier back on the same evidence, and keeps fewer windows below target") {
+    for (std::uint64_t seed = 1; seed <= 5; ++seed) {
+        INFO("seed " << seed);
+        const auto drifting = table_of(drifting_stream(6000, seed, 2000, 6000, 0.7));
+        auto o = cheap_then_ref(0.04, true, seed);
+        o.suspect_label_rate = 1.0;
+        const auto on_alarm = cascade::replay_monitored(drifting, o);
+        o.act_on_suspicion = true;
+        const auto on_suspicion = cascade::replay_monitored(drifting, o);
+        CHECK(on_suspicion.act_on_suspicion);
+        // Up to the first alarm the held-back answers feed the detector at the suspect rate (all
+        // of them) as the answers given did: the same alarm, at the same query, on the same
+        // evidence. (After it, a distrusted tier's held-back answers are drawn from the guards'
+        // own stream, as live, so the recoveries may differ.)
+        REQUIRE_FALSE(on_alarm.alarms.empty());
+        REQUIRE_FALSE(on_suspicion.alarms.empty());
+        CHECK(on_suspicion.alarms[0].query == on_alarm.alarms[0].query);
+        CHECK(on_suspicion.alarms[0].evidence == on_alarm.alarms[0].evidence);
+        CHECK(on_suspicion.alarms[0].labels == on_alarm.alarms[0].labels);
+        // The queries of the suspect stretches went to the reference instead.
+        CHECK(on_suspicion.monitored.answered[0] < on_alarm.monitored.answered[0]);
+        CHECK(on_suspicion.monitored.quality > on_alarm.monitored.quality);
+        CHECK(on_suspicion.monitored.windows_below_target <= on_alarm.monitored.windows_below_target);
+    }
+    // It needs an acting monitor with suspect labelling.
+    const auto t = table_of(drifting_stream(100, 1, 100, 100));
+    auto o = cheap_then_ref(0.1, false);
+    o.suspect_label_rate = 1.0;
+    o.act_on_suspicion = true;
+    CHECK_THAT(message_of(t, o), Catch::Matchers::ContainsSubstring("act_on_suspicion needs act"));
+    o.act = true;
+    o.suspect_label_rate.reset();
+    CHECK_THAT(message_of(t, o), Catch::Matchers::ContainsSubstring("suspect_label_rate"));
+}
+
 TEST_CASE("with suspect labelling the replay labels the same queries as a live monitor that counts each label at once") {
     // As above, the reference's cost on query q is 2^q dollars; cheap is wrong on a third of the
     // queries, so its detector often holds evidence and the rate switches back and forth.
@@ -308,10 +372,7 @@ TEST_CASE("with suspect labelling the replay labels the same queries as a live m
         auto ro = cheap_then_ref(0.2, false, seed);
         ro.suspect_label_rate = 1.0;
         const auto r = cascade::replay_monitored(t, ro);
-        std::set<int> replayed;
-        for (int q = 0; q < n; ++q) {
-            if (std::fmod(std::floor(r.monitored.label_cost / std::ldexp(1.0, q)), 2.0) == 1.0) replayed.insert(q);
-        }
+        const std::set<int> replayed = queries_labelled(r, n);
         REQUIRE(replayed.size() == r.labels);
 
         std::mutex m;
@@ -355,9 +416,14 @@ TEST_CASE("replay_monitored names what is wrong with its input") {
         o = cheap_then_ref(rate);
         CHECK(message_of(t, o).find("label_rate must be in [0, 1]") != std::string::npos);
     }
-    o = cheap_then_ref(0.1);
-    o.suspect_label_rate = -0.5;
-    CHECK(message_of(t, o).find("suspect_label_rate must be in [0, 1]") != std::string::npos);
+    // A suspect labelled less than the rest, or not at all, would feed its detector less: its
+    // evidence would stand still with no alarm (and, acting on suspicion, the tier stay benched).
+    for (const double rate : {-0.5, 0.0, 0.05}) {
+        o = cheap_then_ref(0.1);
+        o.suspect_label_rate = rate;
+        CHECK(message_of(t, o).find("suspect_label_rate must be in (0, 1] and at least label_rate (0.1)") !=
+              std::string::npos);
+    }
     o = cheap_then_ref(0.1);
     o.suspect_evidence = 0.5;
     CHECK(message_of(t, o).find("suspect_evidence must be a finite number > 1") != std::string::npos);

@@ -545,6 +545,52 @@ TEST_CASE("a suspect tier's answers are labelled at the suspect rate until the e
     CHECK(std::find(none.begin(), none.end(), true) == none.end());
 }
 
+TEST_CASE("acting on suspicion holds a suspect tier's answers back until the evidence clears") {
+    cascade::MonitorOptions o;
+    o.label_rate = 0.0;
+    o.suspect_label_rate = 1.0;
+    o.act_on_alarm = true;
+    o.act_on_suspicion = true;
+    cascade::QualityMonitor<Query, Answer> monitor(
+        {"mini", "big"}, [](const Query&, const Answer&, std::size_t) { return cascade::MonitorLabel{1.0, 1.0, 0.0}; }, o);
+    cascade::Cascade c{cascade::tier("mini", [](const Query&) { return Answer{0, true}; }, monitor.guard(0, confident, 0.8),
+                       0.8),
+                       cascade::tier("big", [](const Query&) { return Answer{1, true}; })};
+    auto answered_by = [&](int id) {
+        const auto r = c.run(Query{id});
+        monitor.drain();  // the held-back answer's label counted before the next query
+        return r.tier();
+    };
+    CHECK(answered_by(0) == "mini");
+    // Two wrong answers make the tier a suspect: its answers are held back (the query escalates)
+    // and, labelled at the suspect rate, each right one lowers the evidence until it clears.
+    monitor.feedback("review-1", 0, 0.0, 1.0);
+    monitor.feedback("review-2", 0, 0.0, 1.0);
+    REQUIRE(monitor.stats().tiers[0].suspect);
+    CHECK_FALSE(monitor.accepts(0));
+    CHECK(monitor.stats().tiers[0].trusted);  // a suspect, not distrusted: no alarm
+    const auto held = c.run(Query{1});
+    CHECK(held.tier() == "big");
+    CHECK_THAT(held.trace()[0].note, Catch::Matchers::ContainsSubstring("held back: the quality monitor suspects this tier"));
+    monitor.drain();
+    int escalated = 1;
+    while (!monitor.accepts(0) && escalated < 200) escalated += answered_by(1 + escalated) == "big" ? 1 : 0;
+    CHECK(escalated >= 2);
+    CHECK(escalated < 200);
+    CHECK_FALSE(monitor.stats().tiers[0].suspect);
+    CHECK(monitor.stats().tiers[0].alarms == 0);
+    CHECK(answered_by(500) == "mini");
+
+    // Without act_on_suspicion the same suspect keeps answering (it is only labelled more).
+    o.act_on_suspicion = false;
+    cascade::QualityMonitor<Query, Answer> labelling_only(
+        {"mini", "big"}, [](const Query&, const Answer&, std::size_t) { return cascade::MonitorLabel{1.0, 1.0, 0.0}; }, o);
+    labelling_only.feedback("review-1", 0, 0.0, 1.0);
+    labelling_only.feedback("review-2", 0, 0.0, 1.0);
+    CHECK(labelling_only.stats().tiers[0].suspect);
+    CHECK(labelling_only.accepts(0));
+}
+
 TEST_CASE("invalid options and tiers throw std::invalid_argument naming the field") {
     World w;
     auto make = [&](cascade::MonitorOptions o, std::vector<std::string> tiers = {"mini", "big"}) {
@@ -571,7 +617,19 @@ TEST_CASE("invalid options and tiers throw std::invalid_argument naming the fiel
     CHECK_THROWS_WITH(make(with([](auto& o) { o.queue_capacity = 0; })), ContainsSubstring("queue_capacity"));
     CHECK_THROWS_WITH(make(with([](auto& o) { o.suspect_label_rate = 1.5; })), ContainsSubstring("suspect_label_rate"));
     CHECK_THROWS_WITH(make(with([&](auto& o) { o.suspect_label_rate = nan; })), ContainsSubstring("suspect_label_rate"));
+    CHECK_THROWS_WITH(make(with([](auto& o) { o.suspect_label_rate = 0.0; })),
+                      ContainsSubstring("suspect_label_rate must be in (0, 1] and at least label_rate"));
+    CHECK_THROWS_WITH(make(with([](auto& o) {
+                          o.label_rate = 0.2;
+                          o.suspect_label_rate = 0.1;
+                      })),
+                      ContainsSubstring("at least label_rate (0.2)"));
     CHECK_THROWS_WITH(make(with([](auto& o) { o.suspect_evidence = 1.0; })), ContainsSubstring("suspect_evidence"));
+    CHECK_THROWS_WITH(make(with([](auto& o) {
+                          o.suspect_label_rate = 1.0;
+                          o.act_on_suspicion = true;
+                      })),
+                      ContainsSubstring("act_on_suspicion needs act_on_alarm"));
     CHECK_THROWS_WITH(make(with([&](auto& o) { o.suspect_evidence = inf; })), ContainsSubstring("suspect_evidence"));
     CHECK_THROWS_WITH(make({}, {"mini"}), ContainsSubstring("tiers"));
     CHECK_THROWS_WITH(make({}, {"mini", "mini"}), ContainsSubstring("twice"));

@@ -77,7 +77,7 @@ int run_monitor(const std::vector<std::string>& words) {
     const Args args("monitor", words,
                     with_read_limits({"--log", "--reference", "--target", "--calibration", "--chain", "--thresholds",
                                       "--label-rate", "--suspect-label-rate", "--window", "--alpha", "--seed"}),
-                    {"--act", "--json", "--quiet"});
+                    {"--act", "--act-on-suspicion", "--json", "--quiet"});
     Progress progress{args.has("--quiet")};
     const ReadLimits limits = read_limits(args);
     const std::string path = args.require("--log");
@@ -124,9 +124,10 @@ int run_monitor(const std::vector<std::string>& words) {
                          *args.get("--label-rate"));
     }
     o.suspect_label_rate = args.number("--suspect-label-rate");
-    if (o.suspect_label_rate && !(*o.suspect_label_rate >= 0.0 && *o.suspect_label_rate <= 1.0)) {
-        throw UsageError("option --suspect-label-rate: the share of a suspect tier's answers to label, in [0, 1]; got " +
-                         *args.get("--suspect-label-rate"));
+    if (o.suspect_label_rate &&
+        !(*o.suspect_label_rate > 0.0 && *o.suspect_label_rate <= 1.0 && *o.suspect_label_rate >= o.label_rate)) {
+        throw UsageError("option --suspect-label-rate: the share of a suspect tier's answers to label, in (0, 1] and at "
+                         "least --label-rate; got " + *args.get("--suspect-label-rate"));
     }
     o.window = args.count("--window").value_or(200);
     if (o.window == 0) throw UsageError("option --window: a number of queries >= 1");
@@ -136,6 +137,11 @@ int run_monitor(const std::vector<std::string>& words) {
     }
     o.seed = args.whole("--seed").value_or(1);
     o.act = args.has("--act");
+    o.act_on_suspicion = args.has("--act-on-suspicion");
+    if (o.act_on_suspicion && !(o.act && o.suspect_label_rate)) {
+        throw UsageError("option --act-on-suspicion goes with --act and --suspect-label-rate: a tier is a suspect only "
+                         "with suspect labelling, and only an acting monitor holds answers back");
+    }
 
     const cascade::OutcomeTable table = read_table(path, progress, limits);
     const std::string chain_flag = args.has("--calibration") ? "--calibration" : "--chain";
@@ -156,6 +162,7 @@ int run_monitor(const std::vector<std::string>& words) {
                          {"delta", Json(r.alpha)},
                          {"window", Json(r.window)},
                          {"act", Json(r.act)},
+                         {"act_on_suspicion", Json(r.act_on_suspicion)},
                          {"queries", Json(r.queries)},
                          {"labels", Json(r.labels)},
                          {"label_cost", Json(r.monitored.label_cost)},
@@ -186,7 +193,7 @@ int run_monitor(const std::vector<std::string>& words) {
               << percent(r.label_rate) << " of the queries answered below it"
               << (r.suspect_label_rate ? " (" + percent(*r.suspect_label_rate) + " of a suspect tier's)" : std::string())
               << "; false alarm level "
-              << cascade::detail::format_number(r.alpha) << (r.act ? "; acting on alarms" : "; alarms only") << "\n\n";
+              << cascade::detail::format_number(r.alpha) << (r.act ? (r.act_on_suspicion ? "; acting on alarms and suspicion" : "; acting on alarms") : "; alarms only") << "\n\n";
     std::cout << "  labels: " << r.labels << ", costing " << dollars(r.monitored.label_cost) << "\n";
     auto row = [&](const char* name, const cascade::StreamFigures& f) {
         std::cout << "  " << name << "quality " << fixed(f.quality) << " (" << fixed(r.reference_quality > 0 ? f.quality / r.reference_quality : 0.0)

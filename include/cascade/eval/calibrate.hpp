@@ -249,16 +249,14 @@ inline Disagreement disagreement_of(const OutcomeTable& table, const ReplayResul
     return d;
 }
 
-// The same, with each query's loss target x ref - quality in the table's order.
+// The same, with each query's loss target x ref - quality in `order` (test_order()).
 inline SettingLosses losses_of(const OutcomeTable& table, const ReplayResult& r, const std::vector<std::string>& chain,
-                               std::size_t ref, double target) {
+                               std::size_t ref, double target, const std::vector<std::size_t>& order) {
     std::vector<std::size_t> index;
     for (const std::string& m : chain) index.push_back(table.model_index(m));
     SettingLosses l;
-    l.in_order.reserve(table.query_count());
-    for (std::size_t q = 0; q < table.query_count(); ++q) {
-        add_loss(l, target, table.quality(ref, q), table.quality(index[r.answered_by[q]], q));
-    }
+    l.in_order.reserve(order.size());
+    for (const std::size_t q : order) add_loss(l, target, table.quality(ref, q), table.quality(index[r.answered_by[q]], q));
     return l;
 }
 
@@ -290,8 +288,9 @@ inline SettingLosses losses_of(const OutcomeTable& table, const ReplayResult& r,
 /// which misses the target passes is <= delta, so the cheapest that passed is returned with the
 /// statement intact, however many settings were searched. The test is the bound's (`bound`,
 /// betting by default): an upper confidence bound on E[target x ref - quality] must be <= 0.
-/// The betting test takes the test queries one by one, each wager chosen from the first part's
-/// view of the setting and the test queries before it (see detail::SettingTest).
+/// The betting test takes the test queries one by one, in an order drawn from split_seed and
+/// their ids (never the log's), each wager chosen from the first part's view of the setting and
+/// the test queries before it (see detail::SettingTest).
 ///
 /// per_setting mode tests every setting on all labelled queries and keeps the cheapest that
 /// passed: it spends no queries on choosing, but that choice is not accounted for. Naive mode
@@ -536,6 +535,7 @@ inline CalibrationResult calibrate(const OutcomeTable& labelled, const Calibrate
         const std::size_t ref_check = check.model_index(options.reference);
         detail::SettingTest final_test(options.bound, n_test, check.mean_quality(ref_check) * static_cast<double>(n_test),
                                        options.target, options.delta);
+        const std::vector<std::size_t> check_order = detail::test_order(check, options.split_seed);
         // The reference alone cannot miss: it goes first, and nothing dearer follows it.
         std::vector<detail::FrontPoint> walk;
         // The order, and which settings it holds, depend on the first part alone (its allowed
@@ -560,10 +560,11 @@ inline CalibrationResult calibrate(const OutcomeTable& labelled, const Calibrate
             } else {
                 const std::vector<std::string> names = names_of(f.chain);
                 const ReplayResult r = replay_cascade(check, names, f.thresholds, true);
-                const detail::SettingLosses losses = detail::losses_of(check, r, names, ref_check, options.target);
-                const std::vector<detail::WeightedValue> prior = test.loss_corners(f.disagree, f.excess);
-                if (!final_test.passes(losses, prior)) break;
-                bound_here = final_test.loss_bound(losses, prior);
+                const detail::SettingLosses losses =
+                    detail::losses_of(check, r, names, ref_check, options.target, check_order);
+                const auto verdict = final_test.judge(losses, test.loss_corners(f.disagree, f.excess));
+                if (!verdict.passed) break;
+                bound_here = verdict.loss_bound;
                 cost_here = (f.cost * count + r.cost * static_cast<double>(n_test)) / static_cast<double>(n + n_test);
             }
             if (cost_here < chosen_cost) {

@@ -103,12 +103,13 @@ inline Disagreement router_disagreement(const OutcomeTable& table, const std::ve
     return d;
 }
 
-// The same, with each query's loss target x strong - quality in the table's order.
+// The same, with each query's loss target x strong - quality in `order` (test_order()).
 inline SettingLosses router_losses(const OutcomeTable& table, const std::vector<double>& scores, double threshold,
-                                   std::size_t weak, std::size_t strong, double target) {
+                                   std::size_t weak, std::size_t strong, double target,
+                                   const std::vector<std::size_t>& order) {
     SettingLosses l;
-    l.in_order.reserve(table.query_count());
-    for (std::size_t q = 0; q < table.query_count(); ++q) {
+    l.in_order.reserve(order.size());
+    for (const std::size_t q : order) {
         const double s = scores[q];
         const bool to_strong = !(s >= 0.0 && s <= 1.0) || s >= threshold;
         add_loss(l, target, table.quality(strong, q), table.quality(to_strong ? strong : weak, q));
@@ -213,13 +214,15 @@ inline RouterCalibration calibrate_router(const OutcomeTable& labelled, const st
     out.test_queries = n_test;
     out.allowed_loss = test.allowed();
     out.tested = 1;  // the strong model alone, which passes by definition
+    const std::vector<std::size_t> check_order = detail::test_order(check, options.split_seed);
     for (const auto& [t, chosen_view] : walk) {
         ++out.tested;
-        const detail::SettingLosses losses = detail::router_losses(check, check_scores, t, weak, strong, options.target);
-        const std::vector<detail::WeightedValue> prior = predict.loss_corners(chosen_view.disagree, chosen_view.excess);
-        if (!test.passes(losses, prior)) break;
+        const detail::SettingLosses losses =
+            detail::router_losses(check, check_scores, t, weak, strong, options.target, check_order);
+        const auto verdict = test.judge(losses, predict.loss_corners(chosen_view.disagree, chosen_view.excess));
+        if (!verdict.passed) break;
         out.threshold = t;
-        out.loss_bound = test.loss_bound(losses, prior);
+        out.loss_bound = verdict.loss_bound;
     }
     out.target_met = true;
     out.guarantee = CalibrationGuarantee::family_wise;

@@ -37,7 +37,7 @@ struct MonitorReplayOptions {
     /// a suspect tier's, with suspect_label_rate).
     double label_rate = 0.1;
     /// Opt in to suspect labelling, as the live monitor's MonitorOptions::suspect_label_rate: the
-    /// share, in [0, 1], of a tier's answers labelled while it is trusted but its detector holds
+    /// share, in (0, 1] and at least label_rate, of a tier's answers labelled while it is trusted but its detector holds
     /// at least suspect_evidence against it. Unset: label_rate throughout.
     std::optional<double> suspect_label_rate;
     /// The detector evidence, > 1, from which a trusted tier is a suspect (as
@@ -51,6 +51,9 @@ struct MonitorReplayOptions {
     /// Reject the answers of a tier from its alarm until its recovery (the query escalates).
     /// Without it the monitor only reports.
     bool act = false;
+    /// With `act` and a suspect_label_rate: reject a suspect tier's answers too, while the
+    /// evidence against it builds (as MonitorOptions::act_on_suspicion).
+    bool act_on_suspicion = false;
     /// The seed of the label sampling: the same seed labels the same queries.
     std::uint64_t seed = 1;
 };
@@ -102,8 +105,9 @@ struct MonitorReplayReport {
     double alpha = 0.0;  ///< the false alarm level (reported as `delta` by cascade-eval too)
     std::size_t window = 0;
     bool act = false;
+    bool act_on_suspicion = false;
     std::size_t queries = 0;
-    std::size_t labels = 0;         ///< labelled queries
+    std::size_t labels = 0;         ///< labels (shadow calls of the reference)
     double reference_cost = 0.0;    ///< dollars of always calling the reference
     double reference_quality = 0.0; ///< its mean quality over the stream
     StreamFigures monitored;        ///< the thresholds with the monitor (acting or not)
@@ -144,8 +148,9 @@ inline void finish_windows(StreamFigures& f, const std::vector<double>& answer_q
 /// detector holds at least suspect_evidence against it is labelled at that rate instead, the
 /// tier's state being the one the labels of the queries before it left. With `act`, a tier whose
 /// watch alarmed is skipped, as if it had rejected, until its watch recovers; a query it would
-/// have accepted still feeds its recovery test when sampled, its answer being graded against the
-/// same label (free when the reference answered the query, a shadow call otherwise).
+/// have accepted still feeds its recovery test when sampled (at its own rate), its answer graded
+/// by a shadow call of the reference as the live monitor's guard has it labelled. With
+/// act_on_suspicion too, a suspect tier is skipped in the same way while it is a suspect.
 ///
 ///     cascade::MonitorReplayOptions o;
 ///     o.chain = {"llama3.1-8b", "gpt-4o"};
@@ -157,15 +162,17 @@ inline void finish_windows(StreamFigures& f, const std::vector<double>& answer_q
 ///
 /// Every tier but the reference's is watched. The last tier, when it is not the reference, has
 /// no tier to escalate to: it is watched and alarms, but is never rejected. `labels` counts the
-/// labelled queries, free ones included; `label_cost` only the shadow calls.
+/// labels, each a shadow call of the reference in `label_cost` (an answer held back and the answer
+/// given on the same query are two).
 ///
 /// The report also replays the same thresholds with no monitor (static_thresholds), and judges
 /// both on whole windows of `window` queries: a window is below target when the mean true
 /// quality of its answers is below target x the reference's in that window.
 ///
 /// Throws std::invalid_argument naming the problem for an empty chain, an unknown or repeated
-/// model, a wrong number of thresholds, a NaN threshold, a target outside (0, 1], a label_rate or
-/// suspect_label_rate outside [0, 1], a suspect_evidence not > 1, an alpha outside (0, 1) or a
+/// model, a wrong number of thresholds, a NaN threshold, a target outside (0, 1], a label_rate
+/// outside [0, 1], a suspect_label_rate outside (0, 1] or below label_rate, a suspect_evidence
+/// not > 1, act_on_suspicion without `act` and a suspect_label_rate, an alpha outside (0, 1) or a
 /// window of 0; cascade::ParseError when a query lacks one of the models (naming both).
 inline MonitorReplayReport replay_monitored(const OutcomeTable& stream, const MonitorReplayOptions& options) {
     constexpr const char* where = "cascade::replay_monitored";
@@ -189,7 +196,10 @@ inline MonitorReplayReport replay_monitored(const OutcomeTable& stream, const Mo
         throw std::invalid_argument(std::string(where) + ": label_rate must be in [0, 1], got " +
                                     detail::format_number(options.label_rate));
     }
-    detail::check_suspect_labelling(options.suspect_label_rate, options.suspect_evidence, std::string(where) + ": ");
+    detail::check_suspect_labelling(options.suspect_label_rate, options.suspect_evidence, options.label_rate,
+                                    std::string(where) + ": ");
+    detail::check_act_on_suspicion(options.act_on_suspicion, options.act, options.suspect_label_rate.has_value(),
+                                   std::string(where) + ": ", "act");
     detail::check_alpha(options.alpha, where);
     if (options.window == 0) throw std::invalid_argument(std::string(where) + ": window must be at least 1 query");
     const std::string reference = options.reference.empty() ? options.chain.back() : options.reference;
@@ -210,6 +220,7 @@ inline MonitorReplayReport replay_monitored(const OutcomeTable& stream, const Mo
     r.alpha = options.alpha;
     r.window = options.window;
     r.act = options.act;
+    r.act_on_suspicion = options.act_on_suspicion;
     r.queries = n;
 
     std::vector<detail::TierWatch> tiers(k, detail::TierWatch(options.alpha));
@@ -221,6 +232,9 @@ inline MonitorReplayReport replay_monitored(const OutcomeTable& stream, const Mo
     double quality_sum = 0.0;
     double static_sum = 0.0;
     std::vector<std::size_t> skipped;  // distrusted tiers that would have accepted this query
+    std::vector<std::size_t> fed;      // the skipped tiers labelled
+    const std::uint64_t held_back_seed = detail::splitmix64(options.seed);  // the live guards' draws
+    std::uint64_t held_back_draws = 0;
     for (std::size_t q = 0; q < n; ++q) {
         const double ref_q = stream.quality(ref, q);
         reference_quality[q] = ref_q;
@@ -245,7 +259,8 @@ inline MonitorReplayReport replay_monitored(const OutcomeTable& stream, const Mo
         for (std::size_t i = 0; i < k; ++i) {
             r.monitored.cost += stream.cost(models[i], q);
             if (!accepts(i)) continue;
-            if (options.act && i + 1 < k && !tiers[i].trusted()) {
+            if (options.act && i + 1 < k &&
+                (!tiers[i].trusted() || (options.act_on_suspicion && tiers[i].suspect(options.suspect_evidence)))) {
                 skipped.push_back(i);
                 continue;
             }
@@ -257,16 +272,25 @@ inline MonitorReplayReport replay_monitored(const OutcomeTable& stream, const Mo
         ++monitored_answers[answered];
 
         const bool by_reference = models[answered] == ref;
-        // The tiers skipped are distrusted, never suspects: only the answering tier's state can
-        // change the rate.
-        const double rate = !by_reference && options.suspect_label_rate &&
-                                    tiers[answered].suspect(options.suspect_evidence)
-                                ? *options.suspect_label_rate
-                                : options.label_rate;
-        if ((by_reference && skipped.empty()) || !(detail::label_draw(options.seed, q) < rate)) continue;
-        ++r.labels;
-        // The reference's answer, when it gave the final one, is its own label.
-        if (!by_reference) r.monitored.label_cost += stream.cost(ref, q);
+        // Each tier is labelled at its own rate: a suspect's (answering, or held back while
+        // suspect) at the suspect rate.
+        auto rate_of = [&](std::size_t i) {
+            return options.suspect_label_rate && tiers[i].suspect(options.suspect_evidence) ? *options.suspect_label_rate
+                                                                                          : options.label_rate;
+        };
+        // As the live monitor draws: a held-back answer from the guards' stream of draws (one per
+        // answer held back, in order), the answer given from the query's own draw.
+        fed.clear();
+        for (const std::size_t i : skipped) {
+            if (detail::label_draw(held_back_seed, held_back_draws++) < rate_of(i)) fed.push_back(i);
+        }
+        const bool answer_labelled = !by_reference && detail::label_draw(options.seed, q) < rate_of(answered);
+        // Each label is a shadow call of the reference, as the live monitor's labeller makes one
+        // per answer queued (a guard offers a held-back answer without the one that replaced it).
+        const std::size_t calls = fed.size() + (answer_labelled ? 1U : 0U);
+        if (calls == 0) continue;
+        r.labels += calls;
+        r.monitored.label_cost += static_cast<double>(calls) * stream.cost(ref, q);
         auto feed = [&](std::size_t i) {
             detail::TierWatch& t = tiers[i];
             const double loss = options.target * ref_q - stream.quality(models[i], q);
@@ -286,8 +310,8 @@ inline MonitorReplayReport replay_monitored(const OutcomeTable& stream, const Mo
                 r.adjustments.push_back(e);
             }
         };
-        for (const std::size_t i : skipped) feed(i);
-        if (!by_reference) feed(answered);
+        for (const std::size_t i : fed) feed(i);
+        if (answer_labelled) feed(answered);
     }
 
     if (n > 0) {

@@ -741,19 +741,12 @@ private:
     std::vector<Column> columns_;
 };
 
-/// Splits a table's queries in two, e.g. train and test: a `first_fraction` share (rounded
-/// down) goes to the first table. Which queries go where depends only on their ids and `seed`
-/// (a hash, the same on every platform), not on the order of the log, so a split is
-/// reproducible from the command line. Throws std::invalid_argument unless 0 < first_fraction < 1
-/// and both parts get at least one query.
-inline std::pair<OutcomeTable, OutcomeTable> split_by_query(const OutcomeTable& table, double first_fraction,
-                                                            std::uint64_t seed) {
-    if (!(first_fraction > 0.0 && first_fraction < 1.0)) {
-        throw std::invalid_argument("cascade::split_by_query: the fraction must be in (0, 1), got " +
-                                    detail::format_number(first_fraction));
-    }
-    const std::size_t n = table.query_count();
-    // FNV-1a over the seed's bytes and the id, then a final mix: stable and well spread.
+namespace detail {
+
+// The table's queries in an order drawn from `seed` and their ids alone: FNV-1a over the seed's
+// bytes and the id, then a final mix (stable and well spread), ties by id. Neither the log's
+// order nor anything logged about a query moves it.
+inline std::vector<std::size_t> shuffled_queries(const OutcomeTable& table, std::uint64_t seed) {
     auto key = [seed](const std::string& id) {
         std::uint64_t h = 1469598103934665603ull;
         for (int i = 0; i < 8; ++i) {
@@ -769,11 +762,32 @@ inline std::pair<OutcomeTable, OutcomeTable> split_by_query(const OutcomeTable& 
         h ^= h >> 33;
         return h;
     };
-    std::vector<std::pair<std::uint64_t, std::size_t>> order(n);
-    for (std::size_t q = 0; q < n; ++q) order[q] = {key(table.queries()[q]), q};
-    std::sort(order.begin(), order.end(), [&](const auto& a, const auto& b) {
+    const std::size_t n = table.query_count();
+    std::vector<std::pair<std::uint64_t, std::size_t>> keyed(n);
+    for (std::size_t q = 0; q < n; ++q) keyed[q] = {key(table.queries()[q]), q};
+    std::sort(keyed.begin(), keyed.end(), [&](const auto& a, const auto& b) {
         return a.first != b.first ? a.first < b.first : table.queries()[a.second] < table.queries()[b.second];
     });
+    std::vector<std::size_t> order(n);
+    for (std::size_t i = 0; i < n; ++i) order[i] = keyed[i].second;
+    return order;
+}
+
+}  // namespace detail
+
+/// Splits a table's queries in two, e.g. train and test: a `first_fraction` share (rounded
+/// down) goes to the first table. Which queries go where depends only on their ids and `seed`
+/// (a hash, the same on every platform), not on the order of the log, so a split is
+/// reproducible from the command line. Throws std::invalid_argument unless 0 < first_fraction < 1
+/// and both parts get at least one query.
+inline std::pair<OutcomeTable, OutcomeTable> split_by_query(const OutcomeTable& table, double first_fraction,
+                                                            std::uint64_t seed) {
+    if (!(first_fraction > 0.0 && first_fraction < 1.0)) {
+        throw std::invalid_argument("cascade::split_by_query: the fraction must be in (0, 1), got " +
+                                    detail::format_number(first_fraction));
+    }
+    const std::size_t n = table.query_count();
+    const std::vector<std::size_t> order = detail::shuffled_queries(table, seed);
     const auto first_n = static_cast<std::size_t>(std::floor(first_fraction * static_cast<double>(n)));
     if (first_n == 0 || first_n == n) {
         throw std::invalid_argument("cascade::split_by_query: " + std::to_string(n) +
@@ -782,7 +796,7 @@ inline std::pair<OutcomeTable, OutcomeTable> split_by_query(const OutcomeTable& 
     }
     std::vector<std::size_t> a;
     std::vector<std::size_t> b;
-    for (std::size_t i = 0; i < n; ++i) (i < first_n ? a : b).push_back(order[i].second);
+    for (std::size_t i = 0; i < n; ++i) (i < first_n ? a : b).push_back(order[i]);
     // Keep the log's order within each part.
     std::sort(a.begin(), a.end());
     std::sort(b.begin(), b.end());

@@ -83,14 +83,14 @@ struct MonitorOptions {
     /// The fraction, in [0, 1], of the queries answered below the reference that get a label (but
     /// for a suspect tier's, with suspect_label_rate).
     double label_rate = 0.05;
-    /// Opt in to suspect labelling: the fraction, in [0, 1], of a tier's answers labelled while it
-    /// is a suspect, trusted but with its detector holding at least suspect_evidence against it
-    /// (after a wrong answer or two); label_rate applies again once the evidence clears or turns
+    /// Opt in to suspect labelling: the fraction, in (0, 1] and at least label_rate, of a tier's
+    /// answers labelled while it is a suspect, trusted but with its detector holding at least
+    /// suspect_evidence against it (after a wrong answer or two); label_rate applies again once the evidence clears or turns
     /// into an alarm. A real drop is then confirmed in fewer queries, for a few more labels on a
     /// healthy tier: set label_rate a little lower to keep the same average (bench_monitor_drift:
-    /// label_rate 8% with a suspect rate of 100% labels 11% of a calibrated tier's answers, and
-    /// catches a drop to 0.87 of the reference's quality within 1,000 queries in 15 runs of 20,
-    /// against 1 at a steady 10%). Which answers get a label then depends on the labels before
+    /// label_rate 8% with a suspect rate of 100% labels 9.7% of a calibrated tier's answers, and
+    /// catches a drop to 0.88 of the reference's quality within 1,000 queries in 15 runs of 20,
+    /// against none at a steady 10%). Which answers get a label then depends on the labels before
     /// them, never on the answer itself, so the false alarm guarantee (alpha), counted in labels,
     /// is unchanged; in queries, labels come at most suspect_label_rate / label_rate times faster.
     /// A guard's held-back answers are sampled at label_rate. Unset: label_rate throughout.
@@ -107,6 +107,12 @@ struct MonitorOptions {
     /// Opt in to acting on alarms: while a tier is distrusted, accepts(tier) is false and its
     /// guarded verifier (guard()) gives 0, so its queries escalate.
     bool act_on_alarm = false;
+    /// With act_on_alarm and a suspect_label_rate: hold a suspect tier's answers back too, so
+    /// that its queries escalate while the evidence against it builds, not only from its alarm.
+    /// The held-back answers are labelled at the suspect rate and feed the same detector, so the
+    /// alarm and its guarantee are unchanged; a healthy tier is a suspect now and then (after a
+    /// wrong answer or two) and its queries then cost the next tier's call too.
+    bool act_on_suspicion = false;
     /// Called for each alarm and recovery, one at a time and in order, on the labelling thread (or
     /// the caller of feedback()). It may read the monitor; it must not call feedback() or drain().
     /// What it throws is counted (QualityMonitorStats::hook_errors) and dropped.
@@ -199,7 +205,8 @@ struct QualityMonitorStats {
 /// Acting (MonitorOptions::act_on_alarm, off by default): wrap a tier's verifier in guard() so
 /// that a distrusted tier's answers are held back and its queries escalate. The answers the guard
 /// would have accepted are sampled at the label rate and labelled as usual, so the recovery test
-/// keeps running while the tier answers nothing.
+/// keeps running while the tier answers nothing. With act_on_suspicion, a suspect's answers are
+/// held back too (and sampled at the suspect rate), from the first signs of a drop.
 ///
 /// Thread-safety: observe(), accepts() and a guard's calls may run on any number of threads at
 /// once, without a lock; feedback(), stats(), changes() and drain() may too (they take a short
@@ -221,7 +228,10 @@ public:
           options_((detail::check_monitor_options(options.target, options.alpha, options.label_rate,
                                                   options.label_budget, options.queue_capacity),
                     detail::check_suspect_labelling(options.suspect_label_rate, options.suspect_evidence,
-                                                    "cascade::MonitorOptions: "),
+                                                    options.label_rate, "cascade::MonitorOptions: "),
+                    detail::check_act_on_suspicion(options.act_on_suspicion, options.act_on_alarm,
+                                                   options.suspect_label_rate.has_value(), "cascade::MonitorOptions: ",
+                                                   "act_on_alarm"),
                     std::move(options))),
           held_back_sampler_(detail::splitmix64(options_.seed)),
           queue_(options_.queue_capacity),
@@ -432,14 +442,18 @@ private:
 
     [[nodiscard]] double draw(std::uint64_t n) const noexcept { return detail::label_draw(options_.seed, n); }
 
+    // Labelled at the suspect rate now (see MonitorOptions::act_on_suspicion).
+    [[nodiscard]] bool suspects(std::size_t tier) const noexcept {
+        return tier < names_.size() && suspect_[tier].load(std::memory_order_relaxed);
+    }
+
     // A guard's held-back answer has no query number: it draws from a stream of its own.
     bool offer_held_back(std::size_t tier, const Request& request, const Response& answer) noexcept {
         return offer({}, tier, true, request, answer, held_back_sampler_.next_unit());
     }
 
     // Samples an answer of `tier` (when `u`, its draw, is below the tier's label rate: the suspect
-    // rate while it is a suspect) and queues it. A held-back answer's tier is distrusted, never a
-    // suspect.
+    // rate while it is a suspect, held back or not) and queues it.
     bool offer(std::string_view query_id, std::size_t tier, bool held_back, const Request& request,
                const Response& answer, double u) noexcept {
         if (tier + 1 >= names_.size()) return false;
@@ -545,8 +559,10 @@ private:
             ++w.since;
             const detail::TierWatchChange c = w.watch.add(loss);
             // Set only with a suspect rate, so offer() may read the rate whenever this is set.
-            suspect_[tier].store(options_.suspect_label_rate.has_value() && w.watch.suspect(options_.suspect_evidence),
-                                 std::memory_order_relaxed);
+            const bool suspect = options_.suspect_label_rate.has_value() && w.watch.suspect(options_.suspect_evidence);
+            suspect_[tier].store(suspect, std::memory_order_relaxed);
+            accepts_[tier].store(!options_.act_on_alarm || (w.watch.trusted() && !(options_.act_on_suspicion && suspect)),
+                                 std::memory_order_release);
             if (c == detail::TierWatchChange::none) return;
             MonitorChange m;
             m.kind = c == detail::TierWatchChange::alarm ? MonitorChangeKind::alarm : MonitorChangeKind::recovery;
@@ -560,7 +576,6 @@ private:
             m.loss_estimate = w.watch.change_loss_estimate();
             w.loss_sum = 0.0;
             w.since = 0;
-            accepts_[tier].store(!options_.act_on_alarm || w.watch.trusted(), std::memory_order_release);
             changes_.push_back(m);
             change = std::move(m);
         }

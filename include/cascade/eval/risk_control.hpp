@@ -96,12 +96,19 @@ inline void add_disagreement(Disagreement& d, double ref, double quality) {
     }
 }
 
-// A setting's losses target x ref - quality on the queries that test it, in their order, with
+// A setting's losses target x ref - quality on the queries that test it, in test_order(), with
 // the sums the fixed-sample bounds take.
 struct SettingLosses {
     Disagreement sums;
     std::vector<double> in_order;
 };
+
+// The order in which the sequential test takes the test part's queries: drawn from the split's
+// seed and the ids alone. Not the log's order: a log grouped by benchmark or by time, easy
+// queries first, would raise the wealth early, and the test may stop at its peak.
+inline std::vector<std::size_t> test_order(const OutcomeTable& test_part, std::uint64_t split_seed) {
+    return shuffled_queries(test_part, split_seed ^ 0x9e3779b97f4a7c15ull);
+}
 inline void add_loss(SettingLosses& l, double target, double ref, double quality) {
     add_disagreement(l.sums, ref, quality);
     l.in_order.push_back(std::clamp(target * ref - quality, -1.0, target));
@@ -129,7 +136,7 @@ inline constexpr double plug_in_kelly_fraction = 0.7;
 // graded, since every bound here grows with the losses.
 //
 // On the queries that test a setting chosen on others, the betting bound is sequential: the
-// losses come one by one in the queries' order, and before each one the bettor stakes
+// losses come one by one in test_order(), and before each one the bettor stakes
 // plug_in_kelly_fraction of the growth-optimal wager on what it has seen, starting from the
 // choosing queries' view of the same setting (loss_corners() there). It adapts to a setting the
 // choosing queries flattered, and the wealth may reach 1 / delta at any point (BettingSequence).
@@ -176,17 +183,25 @@ public:
         return w;
     }
 
-    // The test of a setting from its losses on these queries: sequential for the betting bound,
+    // The test of a setting from its losses on these queries, and the bound it compares with
+    // allowed() (computed only for a setting that passed): sequential for the betting bound,
     // steered by `prior` (see the class comment), and from the sums for the others.
-    bool passes(const SettingLosses& losses, const std::vector<WeightedValue>& prior) {
-        if (bound_ != RiskBound::betting) return passes(losses.sums.disagree, losses.sums.excess);
-        if (n_ == 0) return false;
-        return in_order(losses, prior).rejects(0.0, delta_);
-    }
-    double loss_bound(const SettingLosses& losses, const std::vector<WeightedValue>& prior) const {
-        if (bound_ != RiskBound::betting) return loss_bound(losses.sums.disagree, losses.sums.excess);
-        if (n_ == 0) return std::numeric_limits<double>::infinity();
-        return allowed_ + in_order(losses, prior).upper_bound(delta_);
+    struct Verdict {
+        bool passed = false;
+        double loss_bound = std::numeric_limits<double>::infinity();
+    };
+    Verdict judge(const SettingLosses& losses, const std::vector<WeightedValue>& prior) {
+        Verdict v;
+        if (n_ == 0) return v;
+        if (bound_ != RiskBound::betting) {
+            v.passed = passes(losses.sums.disagree, losses.sums.excess);
+            if (v.passed) v.loss_bound = loss_bound(losses.sums.disagree, losses.sums.excess);
+            return v;
+        }
+        const BettingSequence sequence(prior, losses.in_order, -1.0, target_, 0.0, plug_in_kelly_fraction);
+        v.passed = sequence.rejects(0.0, delta_);
+        if (v.passed) v.loss_bound = allowed_ + sequence.upper_bound(delta_);
+        return v;
     }
 
     // The bound the test compares with allowed(): an upper bound on E[ref - quality] for kl;
@@ -255,10 +270,6 @@ private:
         const double excess_bound = bound_ == RiskBound::betting ? betting_upper_bound(w, -1.0, target_, delta_)
                                                                  : bernstein_upper_bound(w, -1.0, target_, delta_);
         return allowed_ + excess_bound;
-    }
-
-    BettingSequence in_order(const SettingLosses& losses, const std::vector<WeightedValue>& prior) const {
-        return BettingSequence(prior, losses.in_order, -1.0, target_, 0.0, plug_in_kelly_fraction);
     }
 
     RiskBound bound_;

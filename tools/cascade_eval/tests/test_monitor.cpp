@@ -137,6 +137,30 @@ TEST_CASE("monitor --suspect-label-rate labels a suspect tier's answers at that 
     CHECK(wrong.err.find("option --suspect-label-rate") != std::string::npos);
 }
 
+TEST_CASE("monitor --act-on-suspicion holds a suspect tier back, with the same first alarm") {
+    const std::vector<std::string> chain = {"--chain", "cheap,ref", "--thresholds", "0.5", "--json", "--act",
+                                            "--suspect-label-rate", "1"};
+    const Run on_alarm = run(monitor(drift_csv, chain));
+    std::vector<std::string> more = chain;
+    more.emplace_back("--act-on-suspicion");
+    const Run on_suspicion = run(monitor(drift_csv, more));
+    INFO(on_suspicion.err);
+    REQUIRE(on_alarm.code == 0);
+    REQUIRE(on_suspicion.code == 0);
+    const JsonValue a = parse_json(on_alarm.out);
+    const JsonValue b = parse_json(on_suspicion.out);
+    CHECK_FALSE(at(a, "act_on_suspicion").as_bool());
+    CHECK(at(b, "act_on_suspicion").as_bool());
+    // Up to the first alarm the held-back answers are labelled as the answers given would be.
+    REQUIRE_FALSE(at(a, "alarms").as_array().empty());
+    REQUIRE_FALSE(at(b, "alarms").as_array().empty());
+    CHECK(at(at(b, "alarms").as_array()[0], "query").as_number() == at(at(a, "alarms").as_array()[0], "query").as_number());
+    CHECK(at(b, "quality").as_number() > at(a, "quality").as_number());
+    const Run alone = run(monitor(drift_csv, {"--chain", "cheap,ref", "--thresholds", "0.5", "--act-on-suspicion"}));
+    CHECK(alone.code == 2);
+    CHECK(alone.err.find("option --act-on-suspicion goes with --act and --suspect-label-rate") != std::string::npos);
+}
+
 TEST_CASE("monitor stays quiet on a stream that keeps the target") {
     const Run r = run(monitor(steady_csv, {"--chain", "cheap,ref", "--thresholds", "0.5", "--act", "--json"}));
     REQUIRE(r.code == 0);

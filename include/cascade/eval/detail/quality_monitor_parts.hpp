@@ -83,7 +83,8 @@ public:
         // A confidence outside [0, 1] is the cascade's to report as the verifier's error.
         if (monitor_->accepts(tier_) || !(v.confidence >= 0.0 && v.confidence <= 1.0)) return v;
         const bool would_accept = v.confidence >= threshold_;
-        std::string note = "held back: the quality monitor distrusts this tier (confidence " +
+        std::string note = std::string("held back: the quality monitor ") +
+                           (monitor_->suspects(tier_) ? "suspects" : "distrusts") + " this tier (confidence " +
                            format_number(v.confidence) + ")";
         v.note = v.note.empty() ? std::move(note) : std::move(note) + "; " + v.note;
         v.confidence = 0.0;

@@ -223,6 +223,7 @@ public:
         double count = 0.0;
         double mean = 0.0;
         std::vector<WeightedValue> seen = scale_sample(prior, lo, hi, count, mean);
+        const std::size_t kept = std::max<std::size_t>(seen.size(), 16);
         const double at = (m0 - lo) / (hi - lo);
         xs_.reserve(sequence.size());
         wagers_.reserve(sequence.size());
@@ -231,11 +232,18 @@ public:
             const bool usable = at > 0.0 && at < 1.0;
             wagers_.push_back(usable ? kelly_fraction * growth_optimal_wager(seen, at, betting_most_wager) : 0.0);
             xs_.push_back(x);
-            // Merged with an equal value already seen: 0/1 quality has four, so each wager costs
-            // a handful of operations.
-            const auto same = std::find_if(seen.begin(), seen.end(), [&](const WeightedValue& v) { return v.value == x; });
-            if (same != seen.end()) {
-                same->weight += 1.0;
+            // What the bettor has seen, merged with an equal value (0/1 quality has four), or, past
+            // `kept` distinct values (graded quality), with the nearest: the wager only steers and
+            // any predictable one is valid, while the wealth takes every value exactly. Each wager
+            // then costs a bounded amount, not one growing with the queries.
+            auto merge = std::find_if(seen.begin(), seen.end(), [&](const WeightedValue& v) { return v.value == x; });
+            if (merge == seen.end() && seen.size() >= kept) {
+                merge = std::min_element(seen.begin(), seen.end(), [&](const WeightedValue& a, const WeightedValue& b) {
+                    return std::fabs(a.value - x) < std::fabs(b.value - x);
+                });
+            }
+            if (merge != seen.end()) {
+                merge->weight += 1.0;
             } else {
                 seen.push_back({x, 1.0});
             }
@@ -246,8 +254,8 @@ public:
     // 1 / delta.
     [[nodiscard]] bool rejects(double m, double delta) const {
         const double at = (m - lo_) / (hi_ - lo_);
-        if (at >= 1.0) return true;  // no variable in [lo, hi] has a mean above hi
-        if (!(at > 0.0)) return false;
+        if (at > 1.0) return true;  // no variable in [lo, hi] has a mean above hi
+        if (!(at > 0.0 && at < 1.0)) return false;
         const double level = std::log(1.0 / delta);
         double log_wealth = 0.0;
         for (std::size_t i = 0; i < xs_.size(); ++i) {

@@ -33,19 +33,34 @@ enum class TierWatchChange { none, alarm, recovery };
 // together do. Lower levels label healthy tiers more often; see bench_monitor_drift.
 inline constexpr double monitor_suspect_evidence = 1.25;
 
-// Throws std::invalid_argument, prefixed by `who`, for a suspect label rate outside [0, 1] or a
-// suspect evidence level that is not a finite number > 1 (at 1 or below, a rested detector is
-// already a suspect).
-inline void check_suspect_labelling(std::optional<double> suspect_label_rate, double suspect_evidence,
+// Throws std::invalid_argument, prefixed by `who`, for a suspect label rate outside (0, 1] or
+// below the label rate (a suspect labelled less, or not at all, would feed its detector less:
+// its evidence would stand still, with no alarm), or a suspect evidence level that is not a
+// finite number > 1 (at 1 or below, a rested detector is already a suspect).
+inline void check_suspect_labelling(std::optional<double> suspect_label_rate, double suspect_evidence, double label_rate,
                                     const std::string& who) {
-    if (suspect_label_rate && !(*suspect_label_rate >= 0.0 && *suspect_label_rate <= 1.0)) {
-        throw std::invalid_argument(who + "suspect_label_rate must be in [0, 1], got " +
+    if (suspect_label_rate && !(*suspect_label_rate > 0.0 && *suspect_label_rate <= 1.0 &&
+                                *suspect_label_rate >= label_rate)) {
+        throw std::invalid_argument(who + "suspect_label_rate must be in (0, 1] and at least label_rate (" +
+                                    format_number(label_rate) + "): a suspect is labelled more, never less; got " +
                                     format_number(*suspect_label_rate));
     }
     if (!(suspect_evidence > 1.0 && std::isfinite(suspect_evidence))) {
         throw std::invalid_argument(who +
                                     "suspect_evidence must be a finite number > 1 (a rested detector holds 1), got " +
                                     format_number(suspect_evidence));
+    }
+}
+
+// Throws std::invalid_argument, prefixed by `who`, when acting on suspicion is asked without
+// what it needs: a monitor that acts (`act_name`) and suspect labelling (a tier is a suspect only
+// with a suspect label rate).
+inline void check_act_on_suspicion(bool act_on_suspicion, bool act, bool suspect_labelling, const std::string& who,
+                                   const char* act_name) {
+    if (act_on_suspicion && !(act && suspect_labelling)) {
+        throw std::invalid_argument(who + "act_on_suspicion needs " + act_name +
+                                    " and a suspect_label_rate: a tier is a suspect only with suspect labelling, and "
+                                    "only a monitor that acts holds answers back");
     }
 }
 
