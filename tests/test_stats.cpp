@@ -458,6 +458,60 @@ TEST_CASE("a new thread does not share a counter stripe with a live thread while
     CHECK(theirs != mine);
 }
 
+TEST_CASE("threads beyond the owned counter stripes share one, and every addition counts") {
+    // More threads alive at once than there are stripes of their own: those without one add to
+    // the shared stripe atomically. Each adds a different amount so that a lost or doubled
+    // addition shows in the total.
+    constexpr std::size_t threads = cascade::detail::owned_stripes + 8;
+    constexpr std::uint64_t per_thread = 100000;
+    cascade::detail::StripedCounters<2> counters;
+    std::atomic<std::size_t> arrived{0};
+    std::atomic<std::size_t> on_shared{0};
+    std::vector<std::thread> pool;
+    for (std::size_t t = 0; t < threads; ++t) {
+        pool.emplace_back([&, t] {
+            const std::size_t stripe = cascade::detail::this_thread_stripe();
+            if (stripe == cascade::detail::shared_stripe) ++on_shared;
+            ++arrived;
+            while (arrived.load() < threads) std::this_thread::yield();  // all alive at once
+            for (std::uint64_t i = 0; i < per_thread; ++i) {
+                counters.add(0, t + 1);
+                counters.add(1, 1);
+            }
+        });
+    }
+    for (auto& th : pool) th.join();
+    // The main thread may hold one stripe of its own, and so may threads of earlier tests that
+    // are still alive; at least 8 of these threads found no free one.
+    CHECK(on_shared.load() >= 8);
+    CHECK(counters.total(1) == threads * per_thread);
+    CHECK(counters.total(0) == per_thread * threads * (threads + 1) / 2);
+}
+
+TEST_CASE("a cascade run by more threads than there are counter stripes counts every query") {
+    cascade::Cascade c{cascade::tier("mini", [](int q) { return q; }, [](int q) { return q % 2 == 0 ? 0.9 : 0.1; }, 0.5,
+                                     cascade::price_per_call(0.000'001)),
+                       cascade::tier("big", [](int q) { return q; }, cascade::price_per_call(0.000'01))};
+    constexpr int threads = static_cast<int>(cascade::detail::owned_stripes) + 4;
+    constexpr int per_thread = 500;
+    std::atomic<int> arrived{0};
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t) {
+        pool.emplace_back([&] {
+            ++arrived;
+            while (arrived.load() < threads) std::this_thread::yield();
+            for (int q = 0; q < per_thread; ++q) (void)c.run(q);
+        });
+    }
+    for (auto& th : pool) th.join();
+    const cascade::Stats s = c.stats();
+    const std::uint64_t queries = static_cast<std::uint64_t>(threads) * per_thread;
+    CHECK(s.queries == queries);
+    CHECK(s.tiers[0].calls == queries);
+    CHECK(s.tiers[1].calls == queries / 2);
+    CHECK(nano(s.cost) == nano(0.000'001 * static_cast<double>(queries) + 0.000'01 * static_cast<double>(queries / 2)));
+}
+
 TEST_CASE("Router::set_baseline_price states the baseline of a last route that is a whole cascade") {
     cascade::Router r{[](int q) { return q < 10 ? 0.1 : 0.9; }, {0.5},
                       cascade::tier("mini", [](int q) { return q; }, cascade::price_per_call(0.001)),

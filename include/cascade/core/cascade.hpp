@@ -28,6 +28,7 @@
 #include "detail/stream_channel.hpp"
 #include "detail/stats_snapshot.hpp"
 #include "../detail/latency_histogram.hpp"
+#include "../detail/tick_clock.hpp"
 #include "event.hpp"
 #include "hedge.hpp"
 #include "options.hpp"
@@ -86,6 +87,9 @@ public:
         std::apply([&](auto&... t) { ((names_[i] = t.name(), labels_[i] = label_of(names_[i], t), ++i), ...); },
                    tiers_);
         has_time_limits_ = std::apply([](const auto&... t) { return (t.time_limit().has_value() || ...); }, tiers_);
+        // Calibrates the tick clock here, once per process, rather than in a query.
+        ticks_for_latency_ = !custom_clock_ && options_.measure_latency && !has_time_limits_ &&
+                             detail::TickClock::counts_ticks();
         if constexpr (detail::is_hedged_v<tier_t<tier_count - 1>>) {
             throw std::invalid_argument("cascade::Cascade: tier \"" + names_[tier_count - 1] +
                                         "\" is hedged (with_hedge_after) but is the last tier, so there is no "
@@ -346,6 +350,7 @@ private:
         std::optional<double> max_cost;
         typename Counters::Stripe* stripe = nullptr;  // this thread's counters; null without stats
         bool timed = false;    // the clock is read (see CascadeOptions::measure_latency)
+        bool ticks = false;    // on the tick clock: timed for latencies only, with no deadline
         bool done = false;     // a tier's answer was accepted
         std::optional<std::size_t> last_called;
         std::size_t ran_as_backup = 0;  // a tier already called as a hedge's backup (0: none)
@@ -380,6 +385,14 @@ private:
     }
 
     [[nodiscard]] TimePoint now() const { return custom_clock_ ? options_.now() : std::chrono::steady_clock::now(); }
+    // A query's clock: the tick clock when only its latencies need the time (see ticks_for()).
+    [[nodiscard]] TimePoint now(bool ticks) const { return ticks ? detail::TickClock::now() : now(); }
+
+    // Whether a query under `limits` is timed on the tick clock: no deadline can arise in it, so
+    // its time points are only ever subtracted from each other.
+    [[nodiscard]] bool ticks_for(const Limits& limits, const detail::StreamChannel* channel) const noexcept {
+        return ticks_for_latency_ && !limits.timeout && channel == nullptr;
+    }
 
     // A function of its own, so that the result is built in the caller's storage (named return
     // value) and never moved: a trace holds an Attempt per tier.
@@ -395,16 +408,18 @@ private:
     // the accepted one (add_skipped()): those are many stores, and an atomic addition waits for
     // the stores before it, so they come after the counters, the caller's too. `started`, when
     // not null, is the query's start already read on this cascade's clock (a router's end of
-    // scoring), so that one clock read serves both.
+    // scoring), so that one clock read serves both; `started_in_ticks` says whether that read was
+    // the tick clock's, which the query then keeps to.
     template <class Response, class Request>
     void run_into(Result<Response>& result, const Request& request, const Limits& limits, const TimePoint* started,
-                  detail::StreamChannel* channel = nullptr) {
+                  detail::StreamChannel* channel = nullptr, bool started_in_ticks = false) {
         using Access = detail::ResultAccess<Response>;
         Held<Response> held;
         Progress progress;
         progress.channel = channel;
         progress.timed = options_.measure_latency || has_time_limits_ || limits.timeout.has_value() || channel;
-        if (progress.timed) progress.start = started != nullptr ? *started : now();
+        progress.ticks = started != nullptr ? started_in_ticks : ticks_for(limits, channel);
+        if (progress.timed) progress.start = started != nullptr ? *started : now(progress.ticks);
         if (channel != nullptr) channel->start_at(custom_clock_ ? &options_.now : nullptr, progress.start);
         progress.last = progress.start;
         progress.deadline = limits.timeout ? saturating_add(progress.start, *limits.timeout) : TimePoint::max();
@@ -505,7 +520,7 @@ private:
     void conclude(Result<Response>& result, Held<Response>& held, Progress& progress, Attempt& a,
                   std::optional<Response>& answer, bool cost_failed) {
         using Access = detail::ResultAccess<Response>;
-        const TimePoint finished = progress.timed ? now() : progress.last;
+        const TimePoint finished = progress.timed ? now(progress.ticks) : progress.last;
         a.latency = finished - progress.last;
         progress.last = finished;
         progress.last_called = I;
@@ -560,8 +575,8 @@ private:
         const TimePoint hedge_at = saturating_add(std::chrono::steady_clock::now(), t.hedge_after());
         try {
             helper.start([this, &request, &race, &backup, hedge_at, deadline = progress.deadline,
-                          timed = progress.timed, channel = progress.channel] {
-                run_backup<B, Response>(request, race, backup, hedge_at, deadline, timed, channel);
+                          timed = progress.timed, ticks = progress.ticks, channel = progress.channel] {
+                run_backup<B, Response>(request, race, backup, hedge_at, deadline, timed, ticks, channel);
             });
         } catch (const std::system_error& e) {
             no_hedge = "no hedge to " + names_[B] + ": could not start a thread (" + e.what() + ")";
@@ -570,7 +585,7 @@ private:
 
         context.cancel_flag = race.cancel_flag(Side::primary);
         auto [answer, cost_failed, returned] = detail::attempt<Response>(t, request, context, a);
-        const TimePoint finished = progress.timed ? now() : progress.last;
+        const TimePoint finished = progress.timed ? now(progress.ticks) : progress.last;
         a.latency = finished - progress.last;
         if (const auto limit = t.time_limit(); limit && a.latency > *limit && answered_in_full(a.status)) {
             time_out(a, *limit);
@@ -586,7 +601,7 @@ private:
 
         const bool hedged = race.backup_started();
         const TimePoint race_start = progress.last;
-        progress.last = hedged && progress.timed ? now() : finished;
+        progress.last = hedged && progress.timed ? now(progress.ticks) : finished;
         progress.last_called = I;
         Access::add_cost(result, a.cost);
         if (progress.stripe) record(*progress.stripe, I, a, cost_failed, answered_loser);
@@ -599,8 +614,10 @@ private:
             if (progress.stripe) {
                 record(*progress.stripe, B, *b, backup.cost_failed, backup.answered_loser);
                 progress.stripe->add(B * tier_fields + f_hedges, 1);
+                // Not below 0: a backup that began as the primary ended may read its start after
+                // the primary's end.
                 const auto overlap = a.latency + b->latency - (progress.last - race_start);
-                progress.stripe->add(f_hedge_overlap_ns, static_cast<std::uint64_t>(overlap.count()));
+                progress.stripe->add(f_hedge_overlap_ns, static_cast<std::uint64_t>(std::max<std::int64_t>(0, overlap.count())));
             }
         }
 
@@ -631,7 +648,7 @@ private:
     // then, unless the query's deadline has passed, calls tier B as tier I's backup.
     template <std::size_t B, class Response, class Request>
     void run_backup(const Request& request, detail::HedgeRace& race, Backup<Response>& backup, TimePoint hedge_at,
-                    TimePoint deadline, bool timed, detail::StreamChannel* channel) noexcept {
+                    TimePoint deadline, bool timed, bool ticks, detail::StreamChannel* channel) noexcept {
         using Side = detail::HedgeRace::Side;
         try {
             const bool start = race.wait_to_start(
@@ -643,7 +660,7 @@ private:
                 emit(detail::tier_event(EventKind::tier_started, b.tier, B));
             }
             auto& t = std::get<B>(tiers_);
-            const TimePoint begin = timed ? now() : TimePoint{};
+            const TimePoint begin = timed ? now(ticks) : TimePoint{};
             CallContext context{b.tier, B, deadline, &options_.now, race.cancel_flag(Side::backup)};
             connect_events(context);
             context.stream_channel = channel;
@@ -651,7 +668,7 @@ private:
             if (limit) context.deadline = std::min(context.deadline, saturating_add(begin, *limit));
 
             auto outcome = detail::attempt<Response>(t, request, context, b);
-            b.latency = (timed ? now() : begin) - begin;
+            b.latency = (timed ? now(ticks) : begin) - begin;
             if (limit && b.latency > *limit && answered_in_full(b.status)) {
                 time_out(b, *limit);
                 outcome.answer.reset();
@@ -904,6 +921,7 @@ private:
     std::array<Label, tier_count> labels_{};
     bool has_time_limits_ = false;
     bool custom_clock_ = false;  // options_.now is the user's, called through std::function
+    bool ticks_for_latency_ = false;  // queries without a deadline are timed on detail::TickClock
 };
 
 template <class... Tiers>

@@ -33,8 +33,8 @@ struct CascadeOptions {
     /// Keep the counters behind stats(); off saves a few atomic additions per tier called.
     bool collect_stats = true;
     /// Read the clock around each tier for latencies and percentiles. Off saves two clock reads
-    /// a query (tens of ns on some machines) and reports zero latencies; deadlines and time
-    /// limits read the clock regardless.
+    /// a query (about 10 ns each on the tick clock, see `now`) and reports zero latencies;
+    /// deadlines and time limits read the clock regardless.
     bool measure_latency = true;
     /// Limits for every query; run(request, limits) overrides them for one query.
     Limits limits{};
@@ -44,7 +44,12 @@ struct CascadeOptions {
     /// The clock behind latencies, time limits and deadlines. Must be callable from any thread.
     /// A hedged tier's delay (with_hedge_after) is waited in real time, not on this clock.
     /// Left at its default, steady_clock is read directly, without a call through std::function;
-    /// a clock set here (a test's manual clock) is called for every read.
+    /// a clock set here (a test's manual clock) is called for every read. At the default, a query
+    /// with no deadline (no timeout, no tier time limit) and not streamed is timed on the CPU's
+    /// time-stamp counter where the kernel keeps time with it (x86-64 Linux), scaled against
+    /// steady_clock once per process when the first such cascade is built (about 0.5 ms): a read
+    /// costs less than half as much, and its latencies agree with steady_clock's to about 1e-4.
+    /// Define CASCADE_NO_TICK_CLOCK to read steady_clock always.
     NowFn now = detail::steady_now;
 };
 

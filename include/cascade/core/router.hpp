@@ -24,6 +24,7 @@
 #include "detail/stream_channel.hpp"
 #include "../detail/counters.hpp"
 #include "../detail/latency_histogram.hpp"
+#include "../detail/tick_clock.hpp"
 #include "cascade.hpp"
 #include "result.hpp"
 #include "stats.hpp"
@@ -255,6 +256,7 @@ private:
     static constexpr std::size_t f_first_token_buckets = f_first_tokens + 2;
     using Counters = detail::StripedCounters<f_first_token_buckets + Buckets::count>;
     using Clock = std::chrono::steady_clock;
+    static Clock::time_point now(bool ticks) noexcept { return ticks ? detail::TickClock::now() : Clock::now(); }
 
     template <class Request, class OnStream>
     auto stream_checked(const Request& request, OnStream& on_stream, StreamMode mode, const Limits* limits) {
@@ -295,6 +297,8 @@ private:
           names_(std::make_unique<std::string[]>(route_count)),
           counters_(std::make_unique<Counters>()) {
         ((names_[Is] = route_label(std::get<Is>(routes_))), ...);
+        ticks_for_latency_ = (... && (std::get<Is>(routes_).ticks_for_latency_ &&
+                                      !std::get<Is>(routes_).options().limits.timeout));
     }
 
     static std::array<double, threshold_count> checked_thresholds(const std::vector<double>& t) {
@@ -333,10 +337,12 @@ private:
     }
 
     // Three clock reads a query: before scoring, after it (which is also the route's start
-    // when the route's cascade reads the same clock) and at the route's end.
+    // when the route's cascade reads the same clock) and at the route's end. On the tick clock
+    // when every route would time the query on it (see Cascade::ticks_for).
     template <class Response, class Request>
     Routed<Response> run_routed(const Request& request, const Limits* limits, detail::StreamChannel* channel) {
-        const auto start = Clock::now();
+        const bool ticks = ticks_for_latency_ && (limits == nullptr || !limits->timeout) && channel == nullptr;
+        const auto start = now(ticks);
         Routed<Response> routed;
         try {
             const double s = static_cast<double>(scorer_(request));
@@ -350,9 +356,9 @@ private:
         }
         const std::size_t route = routed.score_ ? route_for(*routed.score_) : route_count - 1;
         routed.route_ = route;
-        const auto scored = Clock::now();
+        const auto scored = now(ticks);
         routed.scorer_latency_ = scored - start;
-        run_route<Response>(route, request, limits, routed, scored, channel);
+        run_route<Response>(route, request, limits, routed, scored, ticks, channel);
         auto& counters = counters_->this_thread();
         if (const auto route_first_token = routed.first_token_latency()) {
             // From the query's start, as its latency: scoring included.
@@ -383,14 +389,14 @@ private:
     // Runs the query on its route, into `result`: the routes are tried by index at compile time.
     template <class Response, std::size_t I = 0, class Request>
     void run_route(std::size_t route, const Request& request, const Limits* limits, Result<Response>& result,
-                   Clock::time_point scored, detail::StreamChannel* channel) {
+                   Clock::time_point scored, bool ticks, detail::StreamChannel* channel) {
         if constexpr (I + 1 < route_count) {
-            if (route != I) return run_route<Response, I + 1>(route, request, limits, result, scored, channel);
+            if (route != I) return run_route<Response, I + 1>(route, request, limits, result, scored, ticks, channel);
         }
         auto& target = std::get<I>(routes_);
         if (limits != nullptr) target.check_limits(*limits);
         target.run_into(result, request, limits != nullptr ? *limits : target.options().limits,
-                        target.custom_clock_ ? nullptr : &scored, channel);
+                        target.custom_clock_ ? nullptr : &scored, channel, ticks);
     }
 
     // The route's trace entries for the tiers it did not call, left by run_route() until the
@@ -432,6 +438,7 @@ private:
     std::tuple<detail::route_target_t<Targets>...> routes_;
     std::unique_ptr<std::string[]> names_;
     std::unique_ptr<Counters> counters_;
+    bool ticks_for_latency_ = false;  // every route times queries without a deadline on detail::TickClock
     std::optional<double> baseline_price_;
 };
 
