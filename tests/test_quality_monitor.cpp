@@ -209,6 +209,50 @@ TEST_CASE("a degraded tier alarms, is held back by its guard, and recovers once 
     check_accounting(s);
 }
 
+TEST_CASE("a guard with threshold 0 lets the answer through, and the answer given is labelled once") {
+    // A tier with threshold 0 accepts a confidence of 0, so its guard cannot hold an answer back:
+    // the answer is given and observe() labels it. Offered as held back as well, one answer would
+    // be labelled twice (two labeller calls, two charges, its loss counted twice).
+    cascade::MonitorOptions o;
+    o.label_rate = 1.0;
+    o.alpha = 0.5;  // an alarm at an e-value of 2: a few wrong answers
+    o.act_on_alarm = true;
+    std::mutex m;
+    std::vector<int> labelled;
+    cascade::QualityMonitor<Query, Answer> monitor(
+        {"mini", "big"},
+        [&](const Query& q, const Answer&, std::size_t) {
+            std::lock_guard<std::mutex> lock(m);
+            labelled.push_back(q.id);
+            return cascade::MonitorLabel{1.0, 1.0, 0.25};
+        },
+        o);
+    auto mini = [](const Query&) { return Answer{0, true}; };
+    cascade::Cascade c{cascade::tier("mini", mini, monitor.guard(0, confident, 0.0), 0.0),
+                       cascade::tier("big", [](const Query&) { return Answer{1, true}; })};
+    for (int i = 0; i < 100 && monitor.accepts(0); ++i) monitor.feedback(id_of(i), 0, 0.0, 1.0);
+    REQUIRE_FALSE(monitor.accepts(0));
+    const auto before = monitor.stats();
+
+    const auto r = c.run(Query{7});
+    CHECK(r.tier() == "mini");
+    CHECK(r.trace()[0].confidence == 0.9);  // the verifier's, not a 0 that changes nothing
+    CHECK_THAT(r.trace()[0].note, Catch::Matchers::ContainsSubstring("not held back: the quality monitor distrusts "
+                                                                     "this tier, but its threshold 0"));
+    CHECK(monitor.observe(id_of(7), Query{7}, r));
+    monitor.drain();
+    const auto s = monitor.stats();
+    {
+        std::lock_guard<std::mutex> lock(m);
+        CHECK(labelled == std::vector<int>{7});
+    }
+    CHECK(s.labels_requested - before.labels_requested == 1);
+    CHECK(s.labelled == 1);
+    CHECK(s.label_cost == 0.25);
+    CHECK(s.tiers[0].labels - before.tiers[0].labels == 1);
+    check_accounting(s);
+}
+
 TEST_CASE("without act_on_alarm a distrusted tier keeps answering and is only reported") {
     World w;
     w.mini_accuracy = 0.2;
@@ -478,6 +522,36 @@ TEST_CASE("the Prometheus text has a trusted gauge and the evidence per tier") {
     CHECK_THROWS_WITH(cascade::prometheus_text(monitor.stats(), ""), Catch::Matchers::ContainsSubstring("prefix"));
     CHECK_THROWS_WITH(cascade::prometheus_text(monitor.stats(), "m", {{"tier", "x"}}),
                       Catch::Matchers::ContainsSubstring("tier"));
+}
+
+TEST_CASE("the Prometheus text has a suspect gauge per tier, 1 from the first evidence to its clearing or alarm") {
+    World w;
+    cascade::MonitorOptions o;
+    o.label_rate = 0.0;
+    o.suspect_label_rate = 1.0;
+    cascade::QualityMonitor<Query, Answer> monitor({"mini", "mid", "big"}, grader(w), o);
+    std::string text = cascade::prometheus_text(monitor.stats(), "qa_monitor", {{"env", "prod"}});
+    CHECK_THAT(text, Catch::Matchers::ContainsSubstring(
+                         "# HELP qa_monitor_tier_suspect 1 while the tier is trusted but its detector holds some "
+                         "evidence against it (labelled at the suspect rate), else 0.\n"
+                         "# TYPE qa_monitor_tier_suspect gauge\n"
+                         "qa_monitor_tier_suspect{env=\"prod\",tier=\"mini\"} 0\n"
+                         "qa_monitor_tier_suspect{env=\"prod\",tier=\"mid\"} 0\n"));
+    CHECK(text.find("qa_monitor_tier_suspect{env=\"prod\",tier=\"big\"}") == std::string::npos);
+    // Two wrong answers where the reference was right: mid is a suspect, still trusted.
+    monitor.feedback("review-1", 1, 0.0, 1.0);
+    monitor.feedback("review-2", 1, 0.0, 1.0);
+    REQUIRE(monitor.stats().tiers[1].suspect);
+    text = cascade::prometheus_text(monitor.stats(), "qa_monitor");
+    CHECK_THAT(text, Catch::Matchers::ContainsSubstring("qa_monitor_tier_suspect{tier=\"mini\"} 0\n"
+                                                        "qa_monitor_tier_suspect{tier=\"mid\"} 1\n"));
+    CHECK_THAT(text, Catch::Matchers::ContainsSubstring("qa_monitor_tier_trusted{tier=\"mid\"} 1\n"));
+    // Its alarm ends the suspicion: distrusted, no longer a suspect.
+    for (int i = 0; i < 100 && monitor.changes().empty(); ++i) monitor.feedback(id_of(i), 1, 0.0, 1.0);
+    REQUIRE(monitor.changes().size() == 1);
+    text = cascade::prometheus_text(monitor.stats(), "qa_monitor");
+    CHECK_THAT(text, Catch::Matchers::ContainsSubstring("qa_monitor_tier_suspect{tier=\"mid\"} 0\n"));
+    CHECK_THAT(text, Catch::Matchers::ContainsSubstring("qa_monitor_tier_trusted{tier=\"mid\"} 0\n"));
 }
 
 TEST_CASE("the monitor's Prometheus text and the runtime's are two overloads of one name") {

@@ -147,7 +147,9 @@ inline void finish_windows(StreamFigures& f, const std::vector<double>& answer_q
 /// quality - answer quality. With a suspect_label_rate, a query answered by a trusted tier whose
 /// detector holds at least suspect_evidence against it is labelled at that rate instead, the
 /// tier's state being the one the labels of the queries before it left. With `act`, a tier whose
-/// watch alarmed is skipped, as if it had rejected, until its watch recovers; a query it would
+/// watch alarmed is skipped, as if it had rejected, until its watch recovers (whatever its
+/// threshold: live, a tier of threshold 0 accepts its guard's 0 and keeps answering, each answer
+/// labelled once, as an answer given; see QualityMonitor::guard); a query it would
 /// have accepted still feeds its recovery test when sampled (at its own rate), its answer graded
 /// by a shadow call of the reference as the live monitor's guard has it labelled. With
 /// act_on_suspicion too, a suspect tier is skipped in the same way while it is a suspect.

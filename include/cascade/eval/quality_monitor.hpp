@@ -325,7 +325,10 @@ public:
     /// that the cascade escalates past the tier. An answer held back whose confidence was at least
     /// `threshold` (the tier's own, as given to cascade::tier or a calibration) would have been
     /// accepted: it is sampled at the label rate and labelled, so the recovery test keeps running.
-    /// A tier with threshold 0 accepts a confidence of 0: it cannot be held back.
+    /// A tier with threshold 0 accepts a confidence of 0: it cannot be held back. Its guard then
+    /// gives the verifier's verdict, with a note that the monitor distrusts (or suspects) the
+    /// tier, and offers nothing: the answer is given, and observe() labels it once, as any answer
+    /// given. Give the guard the tier's own threshold, so that it knows which case it is in.
     ///
     ///     cascade::tier("mini", call_mini, monitor.guard(0, confidence, 0.8), 0.8)
     ///
@@ -624,7 +627,8 @@ private:
 
 /// The Prometheus text (format 0.0.4) of a QualityMonitor's stats, metric names starting with
 /// `prefix`: the counters, and per watched tier (label `tier`) its labels, alarms, whether it is
-/// trusted (1/0) and the evidence of its current test.
+/// trusted (1/0), whether it is a suspect (1/0; always 0 without MonitorOptions::
+/// suspect_label_rate) and the evidence of its current test.
 ///
 ///     std::string body = cascade::prometheus_text(monitor.stats(), "qa_monitor", {{"env", "prod"}});
 ///
@@ -650,6 +654,10 @@ inline std::string prometheus_text(const QualityMonitorStats& s, std::string_vie
                        t.alarms);
         m.tier_gauge("tier_trusted", "1 while the tier is trusted, 0 from an alarm to its recovery.", t.name,
                      t.trusted ? std::uint64_t{1} : std::uint64_t{0});
+        m.tier_gauge("tier_suspect",
+                     "1 while the tier is trusted but its detector holds some evidence against it (labelled at the "
+                     "suspect rate), else 0.",
+                     t.name, t.suspect ? std::uint64_t{1} : std::uint64_t{0});
         m.tier_gauge("tier_evidence", "E-value of the tier's current test; its state changes at 1/alpha.", t.name,
                      t.evidence);
     }

@@ -70,7 +70,8 @@ struct Unguarded {
 };
 
 // A tier's verifier as QualityMonitor::guard() wraps it: the verifier's verdict while the monitor
-// accepts the tier, 0 while not; an answer it would have accepted is offered for a label.
+// accepts the tier, 0 while not; an answer it would have accepted is offered for a label. At
+// threshold 0 it cannot hold an answer back, and leaves the verdict as it is.
 template <class Monitor, class Request, class Response, class V>
 class MonitorGuard {
 public:
@@ -82,17 +83,29 @@ public:
         Verdict v = verdict_of(request, answer);
         // A confidence outside [0, 1] is the cascade's to report as the verifier's error.
         if (monitor_->accepts(tier_) || !(v.confidence >= 0.0 && v.confidence <= 1.0)) return v;
+        const char* why = monitor_->suspects(tier_) ? "suspects" : "distrusts";
+        if (!(threshold_ > 0.0)) {
+            // Threshold 0 accepts a confidence of 0 too: the answer is given whatever the guard
+            // says, and observe() labels it as the answer given. Offered here as held back as
+            // well, the one answer would be labelled twice (two labeller calls, two charges, its
+            // loss counted twice), so the verdict goes through as it is, with a note.
+            add_note(v, std::string("not held back: the quality monitor ") + why +
+                            " this tier, but its threshold 0 accepts any confidence");
+            return v;
+        }
         const bool would_accept = v.confidence >= threshold_;
-        std::string note = std::string("held back: the quality monitor ") +
-                           (monitor_->suspects(tier_) ? "suspects" : "distrusts") + " this tier (confidence " +
-                           format_number(v.confidence) + ")";
-        v.note = v.note.empty() ? std::move(note) : std::move(note) + "; " + v.note;
+        add_note(v, std::string("held back: the quality monitor ") + why + " this tier (confidence " +
+                        format_number(v.confidence) + ")");
         v.confidence = 0.0;
         if (would_accept) monitor_->offer_held_back(tier_, request, answer);
         return v;
     }
 
 private:
+    static void add_note(Verdict& v, std::string note) {
+        v.note = v.note.empty() ? std::move(note) : std::move(note) + "; " + v.note;
+    }
+
     Verdict verdict_of(const Request& request, const Response& answer) {
         auto raw = [&]() -> decltype(auto) {
             if constexpr (verifier_shape<V, Request, Response>::two_args) {
