@@ -758,3 +758,42 @@ TEST_CASE("a hedged query's latency in the stats is its wall time, not the sum o
     c.run(std::string("q"));  // the sum over queries stays each query's wall time
     CHECK(c.stats().latency == 1300ms);
 }
+
+TEST_CASE("a race whose backup starts after the primary has ended still sums its query's latency in stats") {
+    // The primary's end is read, then the backup starts before the primary reports back: the two
+    // calls did not overlap, and Stats::latency must still be the query's own time.
+    std::atomic<std::int64_t> manual_ns{0};
+    std::atomic<bool> backup_started{false};
+    std::atomic<int> caller_reads{0};
+    const auto caller = std::this_thread::get_id();
+    cascade::CascadeOptions options;
+    options.now = [&] {
+        const auto t = std::chrono::steady_clock::time_point(std::chrono::nanoseconds(manual_ns.load()));
+        if (std::this_thread::get_id() == caller && ++caller_reads == 2) {
+            while (!backup_started.load()) std::this_thread::sleep_for(1ms);  // the primary's end is read
+        }
+        return t;
+    };
+    options.on_event = [&](const cascade::Event& e) {
+        if (e.kind == cascade::EventKind::hedge_started) {
+            manual_ns += std::chrono::nanoseconds(100ms).count();
+            backup_started = true;
+        }
+    };
+    cascade::Cascade c{options,
+                       cascade::with_hedge_after(cascade::tier("mini", [](const std::string&) { return std::string("m"); },
+                                                               [](const std::string&) { return 0.1; }, 0.5),
+                                                 1ms),
+                       cascade::tier("big", [&](const std::string&) {
+                           manual_ns += std::chrono::nanoseconds(50ms).count();
+                           return std::string("b");
+                       })};
+    const auto r = c.run(std::string("q"));
+    REQUIRE(r.has_value());
+    CHECK(r.value() == "b");
+    REQUIRE(r.trace().size() == 2);
+    CHECK(r.trace()[1].note.empty());  // a backup that ran, not a lost race
+    const cascade::Stats s = c.stats();
+    CHECK(r.latency() == 150ms);
+    CHECK(s.latency == r.latency());
+}

@@ -460,32 +460,89 @@ TEST_CASE("a new thread does not share a counter stripe with a live thread while
 
 TEST_CASE("threads beyond the owned counter stripes share one, and every addition counts") {
     // More threads alive at once than there are stripes of their own: those without one add to
-    // the shared stripe atomically. Each adds a different amount so that a lost or doubled
-    // addition shows in the total.
+    // the shared stripe, all at the same time, so that an addition that is not atomic there loses
+    // counts. Each adds a different amount so that a lost or doubled addition shows in the total.
     constexpr std::size_t threads = cascade::detail::owned_stripes + 8;
-    constexpr std::uint64_t per_thread = 100000;
+    constexpr std::uint64_t on_owned = 1000;
+    constexpr std::uint64_t on_shared = 400'000;
     cascade::detail::StripedCounters<2> counters;
     std::atomic<std::size_t> arrived{0};
-    std::atomic<std::size_t> on_shared{0};
+    std::atomic<std::uint64_t> expected_sum{0};
+    std::atomic<std::uint64_t> expected_count{0};
+    std::atomic<std::size_t> sharing{0};
     std::vector<std::thread> pool;
     for (std::size_t t = 0; t < threads; ++t) {
         pool.emplace_back([&, t] {
-            const std::size_t stripe = cascade::detail::this_thread_stripe();
-            if (stripe == cascade::detail::shared_stripe) ++on_shared;
+            const bool shared = cascade::detail::this_thread_stripe() == cascade::detail::shared_stripe;
+            const std::uint64_t n = shared ? on_shared : on_owned;
+            if (shared) ++sharing;
+            expected_sum += n * (t + 1);
+            expected_count += n;
             ++arrived;
             while (arrived.load() < threads) std::this_thread::yield();  // all alive at once
-            for (std::uint64_t i = 0; i < per_thread; ++i) {
+            for (std::uint64_t i = 0; i < n; ++i) {
                 counters.add(0, t + 1);
                 counters.add(1, 1);
             }
         });
     }
     for (auto& th : pool) th.join();
-    // The main thread may hold one stripe of its own, and so may threads of earlier tests that
-    // are still alive; at least 8 of these threads found no free one.
-    CHECK(on_shared.load() >= 8);
-    CHECK(counters.total(1) == threads * per_thread);
-    CHECK(counters.total(0) == per_thread * threads * (threads + 1) / 2);
+    // The main thread may hold a stripe of its own, and so may threads of earlier tests that are
+    // still alive; at least 8 of these threads found none free.
+    CHECK(sharing.load() >= 8);
+    CHECK(counters.total(1) == expected_count.load());
+    CHECK(counters.total(0) == expected_sum.load());
+}
+
+namespace {
+
+// Counts from a thread_local's destructor, which runs after the thread gave its stripe back (the
+// stripe was taken after this object was made, so it goes first): another thread may own that
+// stripe by then, so these additions must go to the shared one.
+struct CountsAtThreadExit {
+    cascade::detail::StripedCounters<1>* counters = nullptr;
+    std::atomic<int>* phase = nullptr;
+    std::size_t* stripe_at_exit = nullptr;
+    std::uint64_t additions = 0;
+    ~CountsAtThreadExit() {
+        if (counters == nullptr) return;
+        *stripe_at_exit = cascade::detail::this_thread_stripe();
+        phase->store(1);
+        while (phase->load() != 2) std::this_thread::yield();  // the next thread has a stripe and adds
+        for (std::uint64_t i = 0; i < additions; ++i) counters->add(0, 1);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("a thread that counts from a thread_local destructor adds to the shared stripe, and nothing is lost") {
+    constexpr std::uint64_t n = 400'000;
+    cascade::detail::StripedCounters<1> counters;
+    std::atomic<int> phase{0};
+    std::size_t stripe_at_exit = 0;
+    std::size_t stripe_while_alive = cascade::detail::no_stripe_yet;
+    std::thread exiting([&] {
+        thread_local CountsAtThreadExit late;
+        late.counters = &counters;
+        late.phase = &phase;
+        late.stripe_at_exit = &stripe_at_exit;
+        late.additions = n;
+        counters.add(0, 1);  // takes the thread's stripe, after `late` was made
+        stripe_while_alive = cascade::detail::this_thread_stripe();
+    });
+    while (phase.load() != 1) std::this_thread::yield();
+    std::size_t stripe_of_next = cascade::detail::no_stripe_yet;
+    std::thread next([&] {
+        stripe_of_next = cascade::detail::this_thread_stripe();
+        phase.store(2);
+        for (std::uint64_t i = 0; i < n; ++i) counters.add(0, 1);
+    });
+    exiting.join();
+    next.join();
+    CHECK(stripe_while_alive != cascade::detail::shared_stripe);
+    CHECK(stripe_at_exit == cascade::detail::shared_stripe);
+    CHECK(stripe_of_next != cascade::detail::no_stripe_yet);
+    CHECK(counters.total(0) == 2 * n + 1);
 }
 
 TEST_CASE("a cascade run by more threads than there are counter stripes counts every query") {

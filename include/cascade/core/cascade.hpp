@@ -348,7 +348,9 @@ private:
         TimePoint last;        // when the previous tier finished
         TimePoint deadline;    // TimePoint::max() without one
         std::optional<double> max_cost;
-        typename Counters::Stripe* stripe = nullptr;  // this thread's counters; null without stats
+        // Stats are kept. The thread's counter stripe is looked up where it is added to, never
+        // kept across a call: a query suspended in a model may resume on another thread.
+        bool counted = false;
         bool timed = false;    // the clock is read (see CascadeOptions::measure_latency)
         bool ticks = false;    // on the tick clock: timed for latencies only, with no deadline
         bool done = false;     // a tier's answer was accepted
@@ -424,19 +426,20 @@ private:
         progress.last = progress.start;
         progress.deadline = limits.timeout ? saturating_add(progress.start, *limits.timeout) : TimePoint::max();
         progress.max_cost = limits.max_cost;
-        if (options_.collect_stats) progress.stripe = &counters_->this_thread();
+        progress.counted = options_.collect_stats;
         run_tiers<Response>(request, result, held, progress, std::index_sequence_for<Tiers...>{});
         Access::set_latency(result, progress.last - progress.start);
         if (!progress.done) settle_without_pass(result, held, progress);
-        if (progress.stripe) progress.stripe->add(f_latency_buckets + Buckets::index(result.latency()), 1);
+        if (progress.counted) counters_->this_thread().add(f_latency_buckets + Buckets::index(result.latency()), 1);
         if (channel != nullptr) {
             if (channel->sink_failed()) counters_->add(f_hook_errors, 1);
             const auto first_token = channel->first_token();
             Access::set_first_token(result, first_token);
-            if (first_token && progress.stripe) {
-                progress.stripe->add(f_first_tokens_query, 1);
-                progress.stripe->add(f_first_token_ns_query, static_cast<std::uint64_t>(first_token->count()));
-                progress.stripe->add(f_first_token_buckets + Buckets::index(*first_token), 1);
+            if (first_token && progress.counted) {
+                auto& stripe = counters_->this_thread();
+                stripe.add(f_first_tokens_query, 1);
+                stripe.add(f_first_token_ns_query, static_cast<std::uint64_t>(first_token->count()));
+                stripe.add(f_first_token_buckets + Buckets::index(*first_token), 1);
             }
         }
         if (options_.on_event) {
@@ -530,7 +533,7 @@ private:
             answer.reset();
         }
         Access::add_cost(result, a.cost);
-        if (progress.stripe) record(*progress.stripe, I, a, cost_failed);
+        if (progress.counted) record(counters_->this_thread(), I, a, cost_failed);
         if (options_.on_event) emit(detail::tier_event(EventKind::tier_finished, a.tier, I, &a));
         if (progress.channel) settle_stream(progress, I, a.status == AttemptStatus::accepted, answer);
 
@@ -604,20 +607,19 @@ private:
         progress.last = hedged && progress.timed ? now(progress.ticks) : finished;
         progress.last_called = I;
         Access::add_cost(result, a.cost);
-        if (progress.stripe) record(*progress.stripe, I, a, cost_failed, answered_loser);
+        if (progress.counted) record(counters_->this_thread(), I, a, cost_failed, answered_loser);
         Attempt* b = nullptr;
         if (hedged) {
             b = &Access::trace(result).emplace_back(std::move(backup.attempt));
             progress.ran_as_backup = B;
             progress.last_called = B;
             Access::add_cost(result, b->cost);
-            if (progress.stripe) {
-                record(*progress.stripe, B, *b, backup.cost_failed, backup.answered_loser);
-                progress.stripe->add(B * tier_fields + f_hedges, 1);
-                // Not below 0: a backup that began as the primary ended may read its start after
-                // the primary's end.
+            if (progress.counted) {
+                auto& stripe = counters_->this_thread();
+                record(stripe, B, *b, backup.cost_failed, backup.answered_loser);
+                stripe.add(B * tier_fields + f_hedges, 1);
                 const auto overlap = a.latency + b->latency - (progress.last - race_start);
-                progress.stripe->add(f_hedge_overlap_ns, static_cast<std::uint64_t>(std::max<std::int64_t>(0, overlap.count())));
+                stripe.add(f_hedge_overlap_ns, static_cast<std::uint64_t>(overlap.count()));
             }
         }
 
@@ -724,8 +726,8 @@ private:
             }
         }
         if (a.status == AttemptStatus::skipped) return true;
-        if (progress.stripe) {
-            progress.stripe->add(
+        if (progress.counted) {
+            counters_->this_thread().add(
                 I * tier_fields + (a.status == AttemptStatus::deadline_passed ? f_skipped_deadline : f_skipped_budget),
                 1);
         }
@@ -811,7 +813,7 @@ private:
         if (answered) {
             detail::ResultAccess<Response>::settle(result, std::move(held.answer), held.tier, Resolution::fallback);
         }
-        if (progress.stripe) progress.stripe->add(answered ? f_fallbacks : f_unanswered, 1);
+        if (progress.counted) counters_->this_thread().add(answered ? f_fallbacks : f_unanswered, 1);
     }
 
     void record(typename Counters::Stripe& counters, std::size_t tier, const Attempt& a, bool cost_failed,

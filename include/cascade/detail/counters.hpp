@@ -135,16 +135,39 @@ private:
     std::array<bool, owned_stripes> owned_{};
 };
 
-struct ThreadStripe {
-    // The registry is reached before the thread-local is made, so it outlives every thread's stripe.
-    StripeRegistry& registry = StripeRegistry::instance();
-    std::size_t index = registry.take();
-    ~ThreadStripe() { registry.give_back(index); }
+inline constexpr std::size_t no_stripe_yet = ~std::size_t{0};
+
+// The calling thread's stripe. Trivially destructible, so that it is still there when another
+// thread_local's destructor runs a query after the stripe went back: it is then the shared stripe,
+// never one a new thread may own.
+inline std::size_t& thread_stripe_slot() noexcept {
+    thread_local std::size_t index = no_stripe_yet;
+    return index;
+}
+
+// Gives the thread's stripe back when the thread ends, after pointing the thread at the shared one.
+struct StripeReleaser {
+    StripeRegistry& registry;
+    std::size_t index;
+    StripeReleaser(StripeRegistry& r, std::size_t i) noexcept : registry(r), index(i) {}
+    StripeReleaser(const StripeReleaser&) = delete;
+    StripeReleaser& operator=(const StripeReleaser&) = delete;
+    ~StripeReleaser() {
+        thread_stripe_slot() = shared_stripe;
+        registry.give_back(index);
+    }
 };
 
 inline std::size_t this_thread_stripe() noexcept {
-    thread_local const ThreadStripe stripe;
-    return stripe.index;
+    std::size_t& index = thread_stripe_slot();
+    if (index == no_stripe_yet) {
+        // The registry is reached before the releaser is made, so it outlives every releaser.
+        StripeRegistry& registry = StripeRegistry::instance();
+        index = registry.take();
+        thread_local const StripeReleaser releaser{registry, index};
+        (void)releaser;
+    }
+    return index;
 }
 
 template <std::size_t Fields>
@@ -181,8 +204,15 @@ public:
     void add(std::size_t field, std::uint64_t delta) noexcept { this_thread().add(field, delta); }
 
     // The calling thread's stripe, for code that adds several counters in a row: one
-    // thread-local lookup serves them all.
-    Stripe& this_thread() noexcept { return stripes_[this_thread_stripe()]; }
+    // thread-local lookup serves them all. Only while nothing the user wrote runs in between: a
+    // call may suspend and resume on another thread. A program whose modules each keep their own
+    // copy of the registry (the library built into several shared objects with hidden visibility)
+    // hands out each stripe once per module, so a thread of another module than the one that
+    // made these counters adds to the shared stripe.
+    Stripe& this_thread() noexcept {
+        const std::size_t index = this_thread_stripe();
+        return stripes_[&StripeRegistry::instance() == registry_ ? index : shared_stripe];
+    }
 
     // Exact once the threads that add have finished; while they run, a consistent total of each
     // field but not across fields.
@@ -214,6 +244,7 @@ public:
 
 private:
     std::array<Stripe, counter_stripes> stripes_{};
+    const StripeRegistry* registry_ = &StripeRegistry::instance();  // whose stripes these are
 };
 
 }  // namespace cascade::detail

@@ -9,11 +9,11 @@
 
 // The time-stamp counter is read on x86-64 Linux only: there the kernel says whether it keeps
 // time with the counter itself, which it does only once it has found the counter invariant and
-// the cores in step. Define CASCADE_NO_TICK_CLOCK to read steady_clock everywhere.
+// the cores in step. Define CASCADE_NO_TICK_CLOCK (in every translation unit of the program
+// alike) to read steady_clock everywhere.
 #if !defined(CASCADE_NO_TICK_CLOCK) && defined(__linux__) && defined(__x86_64__) && \
     (defined(__GNUC__) || defined(__clang__))
 #include <cpuid.h>
-#include <x86intrin.h>
 #define CASCADE_DETAIL_TICK_CLOCK 1
 #else
 #define CASCADE_DETAIL_TICK_CLOCK 0
@@ -27,24 +27,32 @@ namespace cascade::detail {
 // it under a sequence lock; a query reads the clock two or three times, a large share of what the
 // library adds to it.
 //
-// Its time points are steady_clock's up to the calibration's error (about 1e-4 of the time since
-// calibration), so durations between them are right to that fraction but the points themselves
-// must never be compared with steady_clock's: nothing that decides a deadline reads this clock.
+// Durations between its time points are right to the calibration's error (about 1e-4), but the
+// points must never be compared with steady_clock's: nothing that decides a deadline reads this
+// clock. They count from an epoch of their own, decades away from steady_clock's, so that a
+// deadline made from one by mistake is plainly wrong rather than off by the clocks' drift. The
+// kernel's choice of clock source is read once: a kernel that later gives up on the counter (as
+// a virtual machine's may after a migration) leaves latencies measured on it.
 class TickClock {
 public:
     using time_point = std::chrono::steady_clock::time_point;
+
+    // Where the counter's time points start: about 31.7 years after steady_clock's epoch, which
+    // leaves two centuries before the nanosecond count could overflow.
+    static constexpr std::chrono::nanoseconds epoch{1'000'000'000'000'000'000};
 
     // Whether now() reads the counter; false (steady_clock) where it cannot be trusted. The first
     // call calibrates, spinning for about half a millisecond.
     static bool counts_ticks() noexcept { return scale().ns_per_tick > 0.0; }
 
-    // steady_clock's time, from the counter when counts_ticks().
+    // The time from the counter, counted from `epoch`, when counts_ticks(); steady_clock's otherwise.
     static time_point now() noexcept {
 #if CASCADE_DETAIL_TICK_CLOCK
         const Scale& s = scale();
         if (s.ns_per_tick > 0.0) {
-            const auto ticks = static_cast<std::int64_t>(__rdtsc() - s.origin_ticks);
-            return s.origin + std::chrono::nanoseconds(static_cast<std::int64_t>(static_cast<double>(ticks) * s.ns_per_tick));
+            const auto ticks = static_cast<std::int64_t>(__builtin_ia32_rdtsc() - s.origin_ticks);
+            return time_point(epoch) +
+                   std::chrono::nanoseconds(static_cast<std::int64_t>(static_cast<double>(ticks) * s.ns_per_tick));
         }
 #endif
         return std::chrono::steady_clock::now();
@@ -54,7 +62,6 @@ private:
     struct Scale {
         double ns_per_tick = 0.0;  // 0: not counting ticks
         std::uint64_t origin_ticks = 0;
-        time_point origin{};
     };
 
     static const Scale& scale() noexcept {
@@ -74,9 +81,9 @@ private:
     static Pair tightest_pair() noexcept {
         Pair best;
         for (int i = 0; i < 5; ++i) {
-            const std::uint64_t before = __rdtsc();
+            const std::uint64_t before = __builtin_ia32_rdtsc();
             const time_point steady = std::chrono::steady_clock::now();
-            const std::uint64_t after = __rdtsc();
+            const std::uint64_t after = __builtin_ia32_rdtsc();
             if (after >= before && after - before < best.spread) {
                 best.ticks = before + (after - before) / 2;
                 best.spread = after - before;
@@ -112,7 +119,6 @@ private:
         if (!(per_tick > 0.01 && per_tick < 10.0)) return s;
         s.ns_per_tick = per_tick;
         s.origin_ticks = last.ticks;
-        s.origin = last.steady;
         return s;
     }
 #else
