@@ -224,24 +224,22 @@ void router_run(benchmark::State& state, double query_confidence) {
 // control, an atomic addition to one counter shared by all threads, which is what a locked
 // instruction and contention look like.
 
-void part_tick_clock_now(benchmark::State& state) {
+template <class Clock>
+void read_clock(benchmark::State& state) {
     const std::uint64_t allocations_before = thread_allocations;
     for (auto _ : state) {
-        auto t = cascade::detail::TickClock::now();
+        auto t = Clock::now();
         benchmark::DoNotOptimize(t);
     }
     report_allocations(state, allocations_before);
+}
+
+void part_tick_clock_now(benchmark::State& state) {
+    read_clock<cascade::detail::TickClock>(state);
     state.counters["counts_ticks"] = cascade::detail::TickClock::counts_ticks() ? 1.0 : 0.0;
 }
 
-void part_steady_clock_now(benchmark::State& state) {
-    const std::uint64_t allocations_before = thread_allocations;
-    for (auto _ : state) {
-        auto t = std::chrono::steady_clock::now();
-        benchmark::DoNotOptimize(t);
-    }
-    report_allocations(state, allocations_before);
-}
+void part_steady_clock_now(benchmark::State& state) { read_clock<std::chrono::steady_clock>(state); }
 
 void part_striped_counter_add(benchmark::State& state) {
     static cascade::detail::StripedCounters<4> counters;
